@@ -1,0 +1,287 @@
+"""The FastAPI application factory: routers, middleware, and the one error table."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gridgov import errors
+from gridgov.config import get_settings
+from gridgov.logging import configure_logging, request_id_var
+from gridgov.ops.metrics import IN_FLIGHT, LATENCY, REQUESTS
+
+log = logging.getLogger("gridgov.http")
+
+PROBLEM = "application/problem+json"
+
+# The one place a domain error becomes an HTTP status (most specific class first).
+STATUS_BY_ERROR: list[tuple[type[errors.DomainError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.TooManyRequests, 429),
+    (errors.PayloadTooLarge, 413),
+    (errors.UnsupportedMedia, 415),
+    (errors.RuleViolation, 422),
+    (errors.DomainError, 400),
+]
+
+# Chinese messages for pydantic's error types; anything else keeps pydantic's own text.
+_VALIDATION_MESSAGES = {
+    "missing": "缺少必填字段",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为布尔值",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "json_invalid": "JSON 格式错误",
+    "uuid_parsing": "应为 UUID",
+    "date_parsing": "日期格式不正确",
+    "datetime_parsing": "时间格式不正确",
+    "list_type": "应为数组",
+    "dict_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "string_type": "应为字符串",
+    "int_type": "应为整数",
+    "float_type": "应为数字",
+    "too_short": "元素过少",
+    "too_long": "元素过多",
+    "extra_forbidden": "不允许的字段",
+    "value_error": "取值不正确",
+}
+
+
+def problem(
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors_: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://gridgov.cn/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors_:
+        body["errors"] = errors_
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def status_for(exc: errors.DomainError) -> int:
+    return next(status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls))
+
+
+async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    status = status_for(exc)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after" in exc.extra:
+        headers["Retry-After"] = str(exc.extra["retry_after"])
+    return problem(
+        status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        errors_=[e.as_dict() for e in exc.errors] or None,
+        headers=headers,
+        **{k: v for k, v in exc.extra.items() if k != "retry_after"},
+    )
+
+
+def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
+    kind = err.get("type", "value_error")
+    msg = _VALIDATION_MESSAGES.get(kind, err.get("msg", "取值不正确"))
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and ctx.get("error"):
+        msg = str(ctx["error"])  # our own validators raise Chinese messages
+    return {"loc": list(err.get("loc", [])), "msg": msg, "code": kind}
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = [_validation_item(e) for e in exc.errors()]
+    return problem(
+        422,
+        code="validation_error",
+        title="请求参数不正确",
+        detail="；".join(f"{'.'.join(map(str, i['loc']))}：{i['msg']}" for i in items[:5]),
+        errors_=items,
+    )
+
+
+_HTTP_TITLES = {
+    400: "请求无效",
+    401: "未登录",
+    403: "无权操作",
+    404: "未找到",
+    405: "不支持的请求方法",
+    406: "不支持的响应格式",
+    413: "请求体过大",
+    415: "不支持的内容类型",
+    429: "请求过于频繁",
+}
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = _HTTP_TITLES.get(exc.status_code, "请求无法处理")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    return problem(
+        exc.status_code,
+        code=f"http_{exc.status_code}",
+        title=title,
+        detail=detail,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return problem(
+        500, code="internal_error", title="服务器内部错误", detail="请稍后重试或联系管理员"
+    )
+
+
+def route_table(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """Every API route with its full path template (FastAPI includes routers lazily)."""
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, APIRoute) and ctx.path:
+            out.append((ctx.path, route))
+    return out
+
+
+class RequestContextMiddleware:
+    """Request id, JSON access log and Prometheus metrics, as plain ASGI (streams untouched)."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self._templates: dict[int, str] | None = None
+
+    def template(self, route: object) -> str:
+        if route is None:
+            return "unmatched"
+        if self._templates is None:
+            self._templates = {id(r): path for path, r in route_table(self.fastapi_app)}
+        return self._templates.get(id(route)) or getattr(route, "path", "unmatched")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        rid = incoming or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            template = self.template(scope.get("route"))
+            method = scope["method"]
+            REQUESTS.labels(method, template, str(status)).inc()
+            LATENCY.labels(method, template).observe(elapsed)
+            state = scope.get("state") or {}
+            log.info(
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "user": state.get("user"),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def api_router() -> APIRouter:
+    from gridgov.audit.router import router as audit_router
+    from gridgov.auth.router import router as auth_router
+    from gridgov.auth.router import users_router
+    from gridgov.hierarchy.router import router as hierarchy_router
+    from gridgov.households.router import router as households_router
+    from gridgov.members.router import router as members_router
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (
+        auth_router,
+        users_router,
+        hierarchy_router,
+        households_router,
+        members_router,
+        audit_router,
+    ):
+        api.include_router(router)
+    return api
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="gridgov 网格治理",
+        version="0.1.0",
+        description="行政村党组织—网格—党员联系户 后端接口。错误统一为 application/problem+json。",
+        generate_unique_id_function=operation_id,
+    )
+    from gridgov.ops.router import router as ops_router
+
+    app.include_router(ops_router)
+    app.include_router(api_router())
+    app.add_exception_handler(errors.DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(RequestContextMiddleware, fastapi_app=app)
+    return app

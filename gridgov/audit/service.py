@@ -1,0 +1,105 @@
+"""Append to the audit log: who, when, what, before/after. Called by every write."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridgov.audit.models import AuditEntry
+from gridgov.audit.schemas import AuditPage, AuditRead
+from gridgov.auth.scope import Scope
+from gridgov.logging import request_id_var
+
+# Never copied into the audit log in clear.
+_SECRET_FIELDS = {"password_hash"}
+_GEOMETRY_FIELDS = {"geom", "geom_3857"}
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """A JSON-able picture of an ORM row's columns (geometry as EWKB hex, secrets left out)."""
+    out: dict[str, Any] = {}
+    for attr in sa_inspect(obj).mapper.column_attrs:
+        key = attr.key
+        if key in _SECRET_FIELDS or key == "geom_3857":
+            continue
+        out[key] = _jsonable(getattr(obj, key), geometry=key in _GEOMETRY_FIELDS)
+    return out
+
+
+def _jsonable(value: Any, *, geometry: bool = False) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if geometry or hasattr(value, "desc"):
+        desc = getattr(value, "desc", None)
+        return str(desc) if desc is not None else str(value)
+    return str(value)
+
+
+def record(
+    session: Session,
+    scope: Scope | None,
+    *,
+    action: str,
+    entity: str,
+    entity_id: Any = None,
+    county_code: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            user_id=scope.user_id if scope and scope.user_id else None,
+            username=scope.username if scope else "system",
+            role=scope.role if scope else None,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            county_code=county_code or (scope.county_code if scope else None),
+            before=before,
+            after=after,
+            request_id=request_id_var.get(),
+        )
+    )
+
+
+def list_(
+    session: Session,
+    scope: Scope,
+    *,
+    entity: str | None,
+    entity_id: str | None,
+    since: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> AuditPage:
+    """Newest first, keyset on id; a county's log is visible to that county's auditors only."""
+    from gridgov.pagination import decode_cursor, encode_cursor
+
+    query = select(AuditEntry).where(AuditEntry.county_code == scope.county_code)
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, 1)
+        query = query.where(AuditEntry.id < last_id)
+    rows = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        items=[AuditRead.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more else None,
+    )

@@ -1,0 +1,46 @@
+"""Password hashing (argon2) and signed tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from gridgov.config import get_settings
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as for a known one.
+_DUMMY_HASH = _hasher.hash("gridgov-dummy-password")
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def encode(claims: dict[str, Any], ttl: timedelta) -> tuple[str, datetime]:
+    now = datetime.now(UTC)
+    expires = now + ttl
+    payload = {**claims, "iat": now, "exp": expires}
+    payload.setdefault("jti", str(uuid.uuid4()))
+    return jwt.encode(payload, get_settings().auth.secret_key, algorithm=ALGORITHM), expires
+
+
+def decode(token: str, *, kind: str) -> dict[str, Any] | None:
+    """The claims of a valid, unexpired token of the given kind, else None."""
+    try:
+        claims = jwt.decode(token, get_settings().auth.secret_key, algorithms=[ALGORITHM])
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == kind else None

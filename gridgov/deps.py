@@ -1,0 +1,138 @@
+"""FastAPI dependencies: the session, the caller, their scope, and role guards."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from gridgov.auth import service as auth_service
+from gridgov.auth.models import User
+from gridgov.auth.permissions import Perm
+from gridgov.auth.scope import Scope, scope_for
+from gridgov.config import get_settings
+from gridgov.db import get_session
+from gridgov.errors import FieldError, Forbidden, PayloadInvalid, Unauthenticated
+from gridgov.geo import CoordSys
+
+# scope="function": the transaction commits when the handler returns, before the response goes.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_current_user(
+    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if not token:
+        raise Unauthenticated()
+    return auth_service.user_for_access_token(session, token)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_scope(session: SessionDep, user: CurrentUser, request: Request) -> Scope:
+    scope = scope_for(session, user)
+    request.state.user = user.username
+    return scope
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+
+
+def require(perm: Perm) -> Callable[[Scope], Scope]:
+    """A guard: the caller's scope, if their role has ``perm``; 403 otherwise."""
+
+    def guard(scope: ScopeDep) -> Scope:
+        if not scope.can(perm):
+            raise Forbidden()
+        return scope
+
+    guard.perm = perm  # type: ignore[attr-defined]  # read by the role × route test
+    guard.__name__ = f"require_{perm.name}"
+    return guard
+
+
+def Allowed(perm: Perm) -> type[Scope]:  # noqa: N802  (reads like a type in signatures)
+    return Annotated[Scope, Depends(require(perm))]  # type: ignore[return-value]
+
+
+ReadScope = Allowed(Perm.read)
+
+
+# -- shared query parameters ------------------------------------------------------------------
+
+
+def get_coord_sys(
+    coord_sys: Annotated[
+        CoordSys,
+        Query(
+            description="坐标系：wgs84（默认）、gcj02（高德/腾讯）、bd09（百度）；输入与输出均按此"
+        ),
+    ] = CoordSys.wgs84,
+) -> CoordSys:
+    return coord_sys
+
+
+CoordSysDep = Annotated[CoordSys, Depends(get_coord_sys)]
+
+
+def get_bbox(
+    bbox: Annotated[
+        str | None,
+        Query(max_length=200, description="minLon,minLat,maxLon,maxLat（按 coord_sys）"),
+    ] = None,
+) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in bbox.split(","))
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
+            raise ValueError
+    except ValueError as exc:
+        raise PayloadInvalid(
+            [
+                FieldError(
+                    ["query", "bbox"],
+                    "bbox 应为 4 个数：最小经度,最小纬度,最大经度,最大纬度",
+                    "invalid_bbox",
+                )
+            ]
+        ) from exc
+    minx, miny, maxx, maxy = values
+    if minx > maxx or miny > maxy:
+        raise PayloadInvalid(
+            [FieldError(["query", "bbox"], "bbox 的最小值不能大于最大值", "invalid_bbox")]
+        )
+    return values  # type: ignore[return-value]
+
+
+BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
+
+
+def get_page_params(
+    limit: Annotated[int | None, Query(ge=1, description="每页条数")] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
+) -> tuple[int, str | None]:
+    limits = get_settings().limits
+    if limit is not None and limit > limits.page_max:
+        raise PayloadInvalid(
+            [FieldError(["query", "limit"], f"每页最多 {limits.page_max} 条", "limit_too_large")]
+        )
+    return (limit or limits.page_default, cursor)
+
+
+PageDep = Annotated[tuple[int, str | None], Depends(get_page_params)]
+
+
+def next_url(request: Request) -> Callable[[str], str]:
+    return lambda cursor: str(request.url.include_query_params(cursor=cursor))
+
+
+def json_bytes(body: bytes, status_code: int = 200) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -1,0 +1,101 @@
+"""GeoJSON geometry in request and response bodies, and its conversion to/from shapely.
+
+Input is parsed and checked here, in Python, so that malformed coordinates become a 422 naming
+the field instead of a PostGIS error. Coordinates arrive in ``coord_sys`` and leave in it too;
+storage is always WGS84 (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import shapely
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridgov.errors import FieldError, InvalidGeometry
+from gridgov.geo import CoordSys, check_coordinates, transform_geometry
+
+Position = Annotated[list[float], Field(min_length=2, max_length=3)]
+
+
+class PointGeometry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["Point"]
+    coordinates: Position
+
+
+class PolygonGeometry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["Polygon"]
+    coordinates: list[list[Position]]
+
+
+class MultiPolygonGeometry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[Position]]]
+
+
+AreaGeometry = Annotated[
+    PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type", description="GeoJSON 面")
+]
+
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+
+
+def parse_geometry(
+    value: BaseModel | dict[str, Any],
+    *,
+    loc: list[str | int],
+    kind: Literal["point", "area"],
+    coord_sys: CoordSys = CoordSys.wgs84,
+) -> shapely.Geometry:
+    """GeoJSON → WGS84 shapely geometry (MultiPolygon for areas), or InvalidGeometry naming loc.
+
+    Only structure and coordinates are checked here; topological validity is judged by PostGIS
+    (ST_IsValidReason) in the write rules so that every write path gives the same reason.
+    """
+    data = value.model_dump() if isinstance(value, BaseModel) else value
+    try:
+        geom = shapely.from_geojson(json.dumps(data))
+    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+        raise InvalidGeometry(
+            [FieldError(loc, f"GeoJSON 几何无法解析：{exc}", "geometry_unparsable")]
+        ) from exc
+    expected = {"Point"} if kind == "point" else _POLYGONAL
+    if geom.geom_type not in expected:
+        label = "点" if kind == "point" else "面（Polygon/MultiPolygon）"
+        raise InvalidGeometry(
+            [FieldError(loc, f"几何类型应为{label}，收到 {geom.geom_type}", "geometry_type")]
+        )
+    problems = check_coordinates(geom)
+    if problems:
+        raise InvalidGeometry([FieldError(loc, p.message, p.code) for p in problems])
+    if coord_sys != CoordSys.wgs84:
+        geom = transform_geometry(geom, coord_sys, CoordSys.wgs84)
+    if geom.geom_type == "Polygon":
+        geom = shapely.MultiPolygon([geom])
+    return shapely.force_2d(geom)
+
+
+def to_geojson(wkb_or_geojson: bytes | str | dict[str, Any] | None, coord_sys: CoordSys) -> Any:
+    """A stored WGS84 geometry (as GeoJSON text from PostGIS) out in ``coord_sys``."""
+    if wkb_or_geojson is None:
+        return None
+    if isinstance(wkb_or_geojson, dict):
+        data = wkb_or_geojson
+    elif isinstance(wkb_or_geojson, bytes):
+        return json.loads(shapely.to_geojson(_out(shapely.from_wkb(wkb_or_geojson), coord_sys)))
+    else:
+        data = json.loads(wkb_or_geojson)
+    if coord_sys == CoordSys.wgs84:
+        return data
+    geom = transform_geometry(shapely.from_geojson(json.dumps(data)), CoordSys.wgs84, coord_sys)
+    return json.loads(shapely.to_geojson(shapely.set_precision(geom, 1e-7)))
+
+
+def _out(geom: shapely.Geometry, coord_sys: CoordSys) -> shapely.Geometry:
+    if coord_sys == CoordSys.wgs84:
+        return geom
+    return transform_geometry(geom, CoordSys.wgs84, coord_sys)

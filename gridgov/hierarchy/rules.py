@@ -1,0 +1,318 @@
+"""The spatial write rules of DESIGN §2 for areas (units and grids), checked set-based in PostGIS.
+
+Every write path — one grid through the API, ten thousand features from an import, the demo
+county — stages its candidate rows in a temporary table and runs the same checks over it. Each
+check is one statement that returns every offending row, so a report names all of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridgov.config import get_settings
+from gridgov.db import raw_connection
+from gridgov.errors import FieldError
+
+LEVELS = ("county", "township", "village", "grid")
+CODE_LENGTH = {"county": 6, "township": 9, "village": 12, "grid": 15}
+PARENT_LEVEL = {"county": None, "township": "county", "village": "township", "grid": "village"}
+LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
+
+
+@dataclass
+class AreaRow:
+    """One candidate unit or grid. ``target_id`` is the row it replaces, if any."""
+
+    idx: int
+    code: str
+    name: str
+    geom: shapely.Geometry | None
+    target_id: int | None = None
+    ref: str | None = None  # how the import file names this feature (for the report)
+
+
+class AreaStage:
+    """A temporary table of candidate areas of one level, and the rules run over it."""
+
+    def __init__(self, session: Session, level: str, *, loc_prefix: Sequence[str | int] = ()):
+        assert level in LEVELS
+        self.session = session
+        self.level = level
+        self.name = f"stage_{level}_{uuid.uuid4().hex[:12]}"
+        self.loc_prefix = list(loc_prefix)
+        self.refs: dict[int, str | None] = {}
+        self.single = False
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self, rows: Iterable[AreaRow]) -> int:
+        self.session.execute(
+            text(
+                f"CREATE TEMP TABLE {self.name} (idx int PRIMARY KEY, target_id bigint, "
+                "code text, name text, parent_id bigint, geom geometry) ON COMMIT DROP"
+            )
+        )
+        conn = raw_connection(self.session)
+        count = 0
+        with conn.cursor().copy(
+            f"COPY {self.name} (idx, target_id, code, name, geom) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                self.refs[row.idx] = row.ref
+                wkb = None if row.geom is None else _ewkb(row.geom)
+                copy.write_row((row.idx, row.target_id, row.code, row.name, wkb))
+                count += 1
+        self.single = count == 1
+        if count > 50:
+            self.session.execute(text(f"CREATE INDEX ON {self.name} USING gist (geom)"))
+            self.session.execute(text(f"ANALYZE {self.name}"))
+        return count
+
+    def drop(self) -> None:
+        self.session.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _error(
+        self, idx: int, field: str, msg: str, code: str, ref: str | None = None
+    ) -> FieldError:
+        loc: list[str | int] = (
+            [*self.loc_prefix, field] if self.single else [*self.loc_prefix, idx, field]
+        )
+        return FieldError(
+            loc, msg, code, index=None if self.single else idx, id=ref or self.refs.get(idx)
+        )
+
+    def _rows(self, sql: str, **params: object) -> list:
+        return list(self.session.execute(text(sql.replace("{stage}", self.name)), params))
+
+    @property
+    def _table(self) -> str:
+        return "grids" if self.level == "grid" else "admin_units"
+
+    # -- the rules ----------------------------------------------------------------------------
+
+    def check(
+        self, *, allowed_parent_ids: Sequence[int] | None, county_code: str
+    ) -> list[FieldError]:
+        """Run every rule; fills ``parent_id``. ``allowed_parent_ids=None`` means any parent."""
+        errors = self._check_codes(county_code)
+        errors += self._resolve_parents(allowed_parent_ids)
+        errors += self._check_geometry()
+        errors += self._check_within_parent()
+        errors += self._check_sibling_overlaps()
+        errors.sort(key=lambda e: (e.index or 0, str(e.loc)))
+        return errors
+
+    def _check_codes(self, county_code: str) -> list[FieldError]:
+        length = CODE_LENGTH[self.level]
+        label = LEVEL_LABEL[self.level]
+        errors = []
+        for r in self._rows(
+            "SELECT idx, code, name FROM {stage} "
+            "WHERE code IS NULL OR code !~ ('^[0-9]{' || :n || '}$') "
+            "   OR name IS NULL OR btrim(name) = '' ORDER BY idx",
+            n=length,
+        ):
+            if r.code is None or not r.code.isdigit() or len(r.code) != length:
+                errors.append(
+                    self._error(
+                        r.idx,
+                        "code",
+                        f"{label}代码应为 {length} 位数字，收到“{r.code or ''}”",
+                        "invalid_code",
+                    )
+                )
+            if r.name is None or not r.name.strip():
+                errors.append(self._error(r.idx, "name", f"{label}名称不能为空", "missing_name"))
+        for r in self._rows(
+            "SELECT idx, code FROM {stage} WHERE code ~ '^[0-9]+$' AND left(code, 6) <> :county",
+            county=county_code,
+        ):
+            errors.append(
+                self._error(
+                    r.idx, "code", f"代码 {r.code} 不属于县 {county_code}", "code_outside_county"
+                )
+            )
+        if self.level == "grid":
+            for r in self._rows(
+                "SELECT idx, code FROM {stage} "
+                "WHERE code ~ '^[0-9]{15}$' AND right(code, 3) = '000'"
+            ):
+                errors.append(
+                    self._error(
+                        r.idx,
+                        "code",
+                        "网格序号应为 001–899（一般网格）或 900–999（专属网格）",
+                        "invalid_serial",
+                    )
+                )
+        for r in self._rows(
+            "SELECT idx, code, first_idx FROM (SELECT idx, code, "
+            "min(idx) OVER (PARTITION BY code) AS first_idx FROM {stage}) d "
+            "WHERE idx <> first_idx ORDER BY idx"
+        ):
+            errors.append(
+                self._error(
+                    r.idx, "code", f"代码 {r.code} 与第 {r.first_idx} 条重复", "duplicate_code"
+                )
+            )
+        for r in self._rows(
+            f"SELECT s.idx, s.code FROM {{stage}} s JOIN {self._table} t ON t.code = s.code "
+            "AND t.valid_to IS NULL AND t.id IS DISTINCT FROM s.target_id ORDER BY s.idx"
+        ):
+            errors.append(self._error(r.idx, "code", f"代码 {r.code} 已被使用", "code_taken"))
+        return errors
+
+    def _resolve_parents(self, allowed: Sequence[int] | None) -> list[FieldError]:
+        parent_level = PARENT_LEVEL[self.level]
+        if parent_level is None:
+            return []
+        n = CODE_LENGTH[parent_level]
+        self._rows(
+            "UPDATE {stage} s SET parent_id = p.id FROM admin_units p "
+            "WHERE p.code = left(s.code, :n) AND p.level = :level AND p.valid_to IS NULL "
+            "AND (CAST(:allowed AS bigint[]) IS NULL OR p.id = ANY(CAST(:allowed AS bigint[]))) "
+            "RETURNING s.idx",
+            n=n,
+            level=parent_level,
+            allowed=None if allowed is None else list(allowed),
+        )
+        label = LEVEL_LABEL[parent_level]
+        return [
+            self._error(
+                r.idx,
+                "code",
+                f"上级{label} {r.parent_code} 不存在或不在您的权限范围内",
+                "parent_not_found",
+            )
+            for r in self._rows(
+                "SELECT idx, left(code, :n) AS parent_code FROM {stage} "
+                "WHERE parent_id IS NULL AND code ~ '^[0-9]+$' AND length(code) = :len "
+                "ORDER BY idx",
+                n=n,
+                len=CODE_LENGTH[self.level],
+            )
+        ]
+
+    def _check_geometry(self) -> list[FieldError]:
+        errors = []
+        for r in self._rows(
+            "SELECT idx, geom IS NULL AS missing, "
+            "CASE WHEN geom IS NOT NULL AND NOT ST_IsValid(geom) THEN ST_IsValidReason(geom) END "
+            "AS reason FROM {stage} WHERE geom IS NULL OR NOT ST_IsValid(geom) ORDER BY idx"
+        ):
+            if r.missing:
+                if self.level in ("village", "grid"):
+                    errors.append(
+                        self._error(r.idx, "geometry", "缺少边界几何", "missing_geometry")
+                    )
+            else:
+                errors.append(
+                    self._error(r.idx, "geometry", f"几何无效：{r.reason}", "invalid_geometry")
+                )
+        return errors
+
+    def _check_within_parent(self) -> list[FieldError]:
+        if PARENT_LEVEL[self.level] is None:
+            return []
+        rules = get_settings().rules
+        tolerance = (
+            rules.grid_outside_village_m if self.level == "grid" else rules.unit_outside_parent_m
+        )
+        label = LEVEL_LABEL[PARENT_LEVEL[self.level]]  # type: ignore[index]
+        errors = []
+        for r in self._rows(
+            "SELECT s.idx, p.code AS parent_code, p.geom IS NULL AS parent_missing, "
+            "  CASE WHEN p.geom IS NOT NULL THEN "
+            "    ST_Area(ST_Difference(s.geom, p.geom)::geography) END AS outside_m2 "
+            "FROM {stage} s JOIN admin_units p ON p.id = s.parent_id "
+            "WHERE s.geom IS NOT NULL AND ST_IsValid(s.geom) AND ("
+            "  p.geom IS NULL OR (NOT ST_Covers(p.geom, s.geom) AND NOT ST_Covers("
+            "    ST_Buffer(p.geom::geography, :tol)::geometry, s.geom))) ORDER BY s.idx",
+            tol=tolerance,
+        ):
+            if r.parent_missing:
+                if self.level == "grid":
+                    errors.append(
+                        self._error(
+                            r.idx,
+                            "geometry",
+                            f"所属{label} {r.parent_code} 尚无边界，无法校验",
+                            "parent_without_geometry",
+                        )
+                    )
+                continue
+            errors.append(
+                self._error(
+                    r.idx,
+                    "geometry",
+                    f"超出所属{label} {r.parent_code} 的边界"
+                    f"（超出部分约 {r.outside_m2:.0f} 平方米，"
+                    f"容差 {tolerance:g} 米）",
+                    "outside_parent",
+                )
+            )
+        return errors
+
+    def _check_sibling_overlaps(self) -> list[FieldError]:
+        tolerance = get_settings().rules.sibling_overlap_m2
+        label = LEVEL_LABEL[self.level]
+        valid = "ST_IsValid({a}.geom)"
+        overlap = (
+            "ST_Relate(a.geom, b.geom, '2********') "
+            "AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > :tol"
+        )
+        parent_col = "village_id" if self.level == "grid" else "parent_id"
+        same_parent = (
+            "a.parent_id IS NOT DISTINCT FROM b.parent_id" if self.level != "county" else "true"
+        )
+        # Candidates against each other, then against stored siblings they do not replace.
+        pairs = self._rows(
+            "SELECT a.idx, b.code AS other, b.idx AS other_idx, "
+            "ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2 "
+            "FROM {stage} a JOIN {stage} b ON a.idx < b.idx AND a.geom && b.geom "
+            f"AND {same_parent} "
+            f"WHERE {valid.format(a='a')} AND {valid.format(a='b')} AND {overlap} ORDER BY a.idx",
+            tol=tolerance,
+        )
+        stored = self._rows(
+            f"SELECT a.idx, b.code AS other, NULL::int AS other_idx, "
+            "ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS m2 "
+            f"FROM {{stage}} a JOIN {self._table} b ON b.geom && a.geom AND b.valid_to IS NULL "
+            + (
+                f"AND b.{parent_col} = a.parent_id "
+                if self.level != "county"
+                else "AND b.level = 'county' "
+            )
+            + "AND b.id IS DISTINCT FROM a.target_id "
+            "AND NOT EXISTS (SELECT 1 FROM {stage} r WHERE r.target_id = b.id) "
+            f"WHERE {valid.format(a='a')} AND {overlap} ORDER BY a.idx",
+            tol=tolerance,
+        )
+        errors = []
+        for r in [*pairs, *stored]:
+            where = (
+                f"第 {r.other_idx} 条（{r.other}）"
+                if r.other_idx is not None
+                else f"已有{label} {r.other}"
+            )
+            errors.append(
+                self._error(
+                    r.idx,
+                    "geometry",
+                    f"与{where}重叠约 {r.m2:.1f} 平方米（容差 {tolerance:g} 平方米）",
+                    "overlaps_sibling",
+                )
+            )
+        return errors
+
+
+def _ewkb(geom: shapely.Geometry) -> str:
+    return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)

@@ -1,0 +1,638 @@
+"""Units, Party organizations and grids: reads scoped to the caller, writes through the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from gridgov.audit import service as audit
+from gridgov.auth.scope import Scope
+from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
+from gridgov.geo import CoordSys
+from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.hierarchy.rules import AreaRow, AreaStage
+from gridgov.hierarchy.schemas import (
+    GridCreate,
+    GridRead,
+    GridUpdate,
+    PartyOrgCreate,
+    PartyOrgRead,
+    PartyOrgUpdate,
+    UnitCreate,
+    UnitRead,
+    UnitUpdate,
+)
+from gridgov.listing import BBox, PageResult
+from gridgov.members.models import PartyMember
+from gridgov.pagination import decode_cursor, encode_cursor
+
+LEVEL_BY_LENGTH = {6: "county", 9: "township", 12: "village"}
+
+
+# -- shared -------------------------------------------------------------------------------------
+
+
+def _check_version(obj: Any, version: int | None, what: str) -> None:
+    if version is not None and version != obj.version:
+        raise Conflict(
+            f"{what}已被他人修改（当前版本 {obj.version}，提交版本 {version}），请刷新后重试",
+            code="version_conflict",
+            current_version=obj.version,
+        )
+
+
+def _raise_rules(errors: list[FieldError], *, single: bool) -> None:
+    if not errors:
+        return
+    if single:
+        # A single write naming a parent outside the caller's scope: not found, not "invalid".
+        for e in errors:
+            if e.code == "parent_not_found":
+                raise NotFound("上级单位")
+    raise RuleViolation(errors)
+
+
+def bbox_filter(column: str, bbox: BBox | None, coord_sys: CoordSys) -> tuple[str, dict[str, Any]]:
+    if bbox is None:
+        return "", {}
+    minx, miny, maxx, maxy = bbox
+    if coord_sys != CoordSys.wgs84:
+        from gridgov.geo import convert
+
+        (minx, maxx), (miny, maxy) = convert([minx, maxx], [miny, maxy], coord_sys, CoordSys.wgs84)
+    return (
+        f" AND {column} && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)",
+        {"bx0": float(minx), "by0": float(miny), "bx1": float(maxx), "by1": float(maxy)},
+    )
+
+
+def _page(rows: Sequence[Any], limit: int, key: str = "id") -> PageResult:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PageResult(
+        [dict(r._mapping) for r in rows], encode_cursor(rows[-1]._mapping[key]) if more else None
+    )
+
+
+def _after(cursor: str | None) -> int:
+    return int(decode_cursor(cursor, 1)[0]) if cursor else 0
+
+
+# -- units --------------------------------------------------------------------------------------
+
+UNIT_COLUMNS = """
+    u.id, u.code, u.name, u.level, p.code AS parent_code, u.county_code, u.valid_from,
+    u.valid_to, u.version, u.updated_at,
+    round((ST_Area(u.geom::geography) / 1e6)::numeric, 3)::float AS area_km2
+"""
+
+
+def list_units(
+    session: Session,
+    scope: Scope,
+    *,
+    level: str | None,
+    parent_code: str | None,
+    q: str | None,
+    bbox: BBox | None,
+    include_retired: bool,
+    limit: int,
+    cursor: str | None,
+    with_geometry: bool,
+    coord_sys: CoordSys,
+) -> PageResult:
+    where, params = scope.sql("unit", "u")
+    sql = f"SELECT {UNIT_COLUMNS}" + (
+        ", ST_AsGeoJSON(u.geom, 7) AS geometry" if with_geometry else ""
+    )
+    sql += " FROM admin_units u LEFT JOIN admin_units p ON p.id = u.parent_id WHERE " + where
+    sql += " AND u.id > :after"
+    if not include_retired:
+        sql += " AND u.valid_to IS NULL"
+    if level:
+        sql += " AND u.level = :level"
+        params["level"] = level
+    if parent_code:
+        sql += " AND p.code = :parent_code"
+        params["parent_code"] = parent_code
+    if q:
+        sql += " AND (u.name ILIKE :q OR u.code LIKE :qc)"
+        params.update(q=f"%{q}%", qc=f"{q}%")
+    clause, bparams = bbox_filter("u.geom", bbox, coord_sys)
+    sql += clause + " ORDER BY u.id LIMIT :limit_plus"
+    params.update(bparams, after=_after(cursor), limit_plus=limit + 1)
+    return _page(session.execute(text(sql), params).all(), limit)
+
+
+def _unit_row(session: Session, scope: Scope, code: str, *, lock: bool = False) -> AdminUnit:
+    query = scope.select(AdminUnit).where(AdminUnit.code == code, AdminUnit.valid_to.is_(None))
+    if lock:
+        query = query.with_for_update()
+    unit = session.scalar(query)
+    if unit is None:
+        raise NotFound(f"行政单位 {code} ")
+    return unit
+
+
+def get_unit(session: Session, scope: Scope, code: str, *, coord_sys: CoordSys) -> UnitRead:
+    unit = _unit_row(session, scope, code)
+    row = session.execute(
+        text(
+            f"SELECT {UNIT_COLUMNS}, ST_AsGeoJSON(u.geom, 7) AS geometry FROM admin_units u "
+            "LEFT JOIN admin_units p ON p.id = u.parent_id WHERE u.id = :id"
+        ),
+        {"id": unit.id},
+    ).one()
+    data = dict(row._mapping)
+    data["geometry"] = to_geojson(data["geometry"], coord_sys)
+    return UnitRead(**data)
+
+
+def write_units(
+    session: Session,
+    scope: Scope | None,
+    rows: Iterable[AreaRow],
+    *,
+    level: str,
+    county_code: str,
+    loc_prefix: Sequence[str | int] = (),
+    dry_run: bool = False,
+) -> tuple[list[int], list[FieldError]]:
+    """Validate and upsert (by ``target_id``) a set of units of one level. All or nothing."""
+    stage = AreaStage(session, level, loc_prefix=loc_prefix)
+    count = stage.load(rows)
+    allowed = None if scope is None else sorted(scope.unit_ids)
+    errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)
+    if errors or dry_run or count == 0:
+        stage.drop()
+        return [], errors
+    ids = [
+        r.id
+        for r in session.execute(
+            text(
+                f"""
+                WITH upd AS (
+                    UPDATE admin_units u SET name = s.name, geom = ST_Multi(s.geom),
+                        version = u.version + 1, updated_at = now()
+                    FROM {stage.name} s WHERE s.target_id = u.id RETURNING u.id
+                ), ins AS (
+                    INSERT INTO admin_units (code, name, level, parent_id, county_code, geom)
+                    SELECT code, name, :level, parent_id, left(code, 6), ST_Multi(geom)
+                    FROM {stage.name} WHERE target_id IS NULL ORDER BY idx RETURNING id
+                )
+                SELECT id FROM upd UNION ALL SELECT id FROM ins
+                """
+            ),
+            {"level": level},
+        )
+    ]
+    stage.drop()
+    return ids, []
+
+
+def create_unit(
+    session: Session, scope: Scope, data: UnitCreate, *, coord_sys: CoordSys
+) -> UnitRead:
+    level = LEVEL_BY_LENGTH[len(data.code)]
+    if level == "county":
+        raise RuleViolation(
+            [FieldError(["body", "code"], "县级单位只能通过命令行初始化", "county_via_cli")]
+        )
+    geom = (
+        parse_geometry(data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys)
+        if data.geometry
+        else None
+    )
+    ids, errors = write_units(
+        session,
+        scope,
+        [AreaRow(0, data.code, data.name, geom)],
+        level=level,
+        county_code=scope.county_code,
+        loc_prefix=["body"],
+    )
+    _raise_rules(errors, single=True)
+    unit = session.get(AdminUnit, ids[0])
+    assert unit is not None
+    if data.valid_from:
+        unit.valid_from = data.valid_from
+    session.flush()
+    session.refresh(unit)
+    audit.record(
+        session,
+        scope,
+        action="create",
+        entity="admin_unit",
+        entity_id=unit.code,
+        after=audit.snapshot(unit),
+    )
+    return get_unit(session, scope, unit.code, coord_sys=coord_sys)
+
+
+def update_unit(
+    session: Session, scope: Scope, code: str, data: UnitUpdate, *, coord_sys: CoordSys
+) -> UnitRead:
+    unit = _unit_row(session, scope, code, lock=True)
+    _check_version(unit, data.version, f"行政单位 {code} ")
+    before = audit.snapshot(unit)
+    if data.geometry is not None:
+        geom = parse_geometry(
+            data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys
+        )
+        _, errors = write_units(
+            session,
+            scope,
+            [AreaRow(0, unit.code, data.name or unit.name, geom, target_id=unit.id)],
+            level=unit.level,
+            county_code=unit.county_code,
+            loc_prefix=["body"],
+        )
+        _raise_rules(errors, single=True)
+        session.refresh(unit)
+    elif data.name is not None:
+        unit.name = data.name
+        session.flush()
+    audit.record(
+        session,
+        scope,
+        action="update",
+        entity="admin_unit",
+        entity_id=code,
+        before=before,
+        after=audit.snapshot(unit),
+    )
+    return get_unit(session, scope, code, coord_sys=coord_sys)
+
+
+def retire_unit(session: Session, scope: Scope, code: str) -> None:
+    """Units are never deleted: a retired unit gets ``valid_to`` and its code may be reused."""
+    unit = _unit_row(session, scope, code, lock=True)
+    if unit.id == scope.unit_id:
+        raise Conflict("不能撤销您自己所绑定的单位", code="retire_own_unit")
+    children = session.scalar(
+        select(func.count())
+        .select_from(AdminUnit)
+        .where(AdminUnit.parent_id == unit.id, AdminUnit.valid_to.is_(None))
+    ) + session.scalar(
+        select(func.count())
+        .select_from(Grid)
+        .where(Grid.village_id == unit.id, Grid.valid_to.is_(None))
+    )
+    if children:
+        raise Conflict(
+            f"{unit.name}下仍有 {children} 个现行下级单位或网格，请先撤销或调整",
+            code="has_children",
+        )
+    before = audit.snapshot(unit)
+    unit.valid_to = date.today()
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="retire",
+        entity="admin_unit",
+        entity_id=code,
+        before=before,
+        after=audit.snapshot(unit),
+    )
+
+
+# -- party organizations --------------------------------------------------------------------------
+
+ORG_SELECT = """
+    SELECT o.id, u.code AS unit_code, u.name AS unit_name, o.name, o.kind, o.secretary_name,
+           o.secretary_phone, o.version,
+           (SELECT count(*) FROM party_members m WHERE m.party_org_id = o.id
+             AND m.left_at IS NULL)::int AS member_count
+    FROM party_orgs o JOIN admin_units u ON u.id = o.unit_id
+"""
+
+
+def list_party_orgs(
+    session: Session,
+    scope: Scope,
+    *,
+    unit_code: str | None,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> PageResult:
+    where, params = scope.sql("unit", "u")
+    sql = ORG_SELECT + " WHERE " + where + " AND o.id > :after"
+    if unit_code:
+        sql += " AND u.code LIKE :unit_prefix"
+        params["unit_prefix"] = f"{unit_code}%"
+    if q:
+        sql += " AND o.name ILIKE :q"
+        params["q"] = f"%{q}%"
+    sql += " ORDER BY o.id LIMIT :limit_plus"
+    params.update(after=_after(cursor), limit_plus=limit + 1)
+    return _page(session.execute(text(sql), params).all(), limit)
+
+
+def _org_row(session: Session, scope: Scope, org_id: int, *, lock: bool = False) -> PartyOrg:
+    query = scope.select(PartyOrg).where(PartyOrg.id == org_id)
+    if lock:
+        query = query.with_for_update()
+    org = session.scalar(query)
+    if org is None:
+        raise NotFound("党组织")
+    return org
+
+
+def get_party_org(session: Session, scope: Scope, org_id: int) -> PartyOrgRead:
+    _org_row(session, scope, org_id)
+    row = session.execute(text(ORG_SELECT + " WHERE o.id = :id"), {"id": org_id}).one()
+    return PartyOrgRead(**row._mapping)
+
+
+def create_party_org(session: Session, scope: Scope, data: PartyOrgCreate) -> PartyOrgRead:
+    unit = _unit_row(session, scope, data.unit_code)
+    org = PartyOrg(
+        unit_id=unit.id,
+        county_code=unit.county_code,
+        name=data.name,
+        kind=data.kind,
+        secretary_name=data.secretary_name,
+        secretary_phone=data.secretary_phone,
+    )
+    session.add(org)
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="create",
+        entity="party_org",
+        entity_id=org.id,
+        after=audit.snapshot(org),
+    )
+    return get_party_org(session, scope, org.id)
+
+
+def update_party_org(
+    session: Session, scope: Scope, org_id: int, data: PartyOrgUpdate
+) -> PartyOrgRead:
+    org = _org_row(session, scope, org_id, lock=True)
+    _check_version(org, data.version, "党组织")
+    before = audit.snapshot(org)
+    for key, value in data.model_dump(exclude_unset=True, exclude={"version"}).items():
+        setattr(org, key, value)
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="update",
+        entity="party_org",
+        entity_id=org.id,
+        before=before,
+        after=audit.snapshot(org),
+    )
+    return get_party_org(session, scope, org.id)
+
+
+def delete_party_org(session: Session, scope: Scope, org_id: int) -> None:
+    org = _org_row(session, scope, org_id, lock=True)
+    members = session.scalar(
+        select(func.count()).select_from(PartyMember).where(PartyMember.party_org_id == org.id)
+    )
+    if members:
+        raise Conflict(f"该党组织仍有 {members} 名党员记录，不能删除", code="has_members")
+    before = audit.snapshot(org)
+    session.delete(org)
+    session.flush()
+    audit.record(
+        session, scope, action="delete", entity="party_org", entity_id=org_id, before=before
+    )
+
+
+# -- grids --------------------------------------------------------------------------------------
+
+GRID_COLUMNS = """
+    g.id, g.code, g.name, g.kind, v.code AS village_code, v.name AS village_name, g.county_code,
+    g.chief_member_id, m.name AS chief_name, g.valid_from, g.valid_to, g.version,
+    (SELECT count(*) FROM households h WHERE h.grid_id = g.id AND h.removed_at IS NULL)::int
+        AS household_count,
+    round((ST_Area(g.geom::geography) / 1e6)::numeric, 4)::float AS area_km2
+"""
+GRID_FROM = """
+    FROM grids g JOIN admin_units v ON v.id = g.village_id
+    LEFT JOIN party_members m ON m.id = g.chief_member_id
+"""
+
+
+def list_grids(
+    session: Session,
+    scope: Scope,
+    *,
+    unit_code: str | None,
+    q: str | None,
+    bbox: BBox | None,
+    kind: str | None,
+    include_retired: bool,
+    limit: int,
+    cursor: str | None,
+    with_geometry: bool,
+    coord_sys: CoordSys,
+) -> PageResult:
+    where, params = scope.sql("grid", "g")
+    sql = f"SELECT {GRID_COLUMNS}" + (
+        ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ""
+    )
+    sql += GRID_FROM + " WHERE " + where + " AND g.id > :after"
+    if not include_retired:
+        sql += " AND g.valid_to IS NULL"
+    if unit_code:
+        sql += " AND g.code LIKE :unit_prefix"
+        params["unit_prefix"] = f"{unit_code}%"
+    if kind:
+        sql += " AND g.kind = :kind"
+        params["kind"] = kind
+    if q:
+        sql += " AND (g.name ILIKE :q OR g.code LIKE :qc)"
+        params.update(q=f"%{q}%", qc=f"{q}%")
+    clause, bparams = bbox_filter("g.geom", bbox, coord_sys)
+    sql += clause + " ORDER BY g.id LIMIT :limit_plus"
+    params.update(bparams, after=_after(cursor), limit_plus=limit + 1)
+    return _page(session.execute(text(sql), params).all(), limit)
+
+
+def _grid_row(session: Session, scope: Scope, grid_id: int, *, lock: bool = False) -> Grid:
+    query = scope.select(Grid).where(Grid.id == grid_id)
+    if lock:
+        query = query.with_for_update()
+    grid = session.scalar(query)
+    if grid is None:
+        raise NotFound("网格")
+    return grid
+
+
+def get_grid(session: Session, scope: Scope, grid_id: int, *, coord_sys: CoordSys) -> GridRead:
+    _grid_row(session, scope, grid_id)
+    row = session.execute(
+        text(
+            f"SELECT {GRID_COLUMNS}, ST_AsGeoJSON(g.geom, 7) AS geometry {GRID_FROM} "
+            "WHERE g.id = :id"
+        ),
+        {"id": grid_id},
+    ).one()
+    data = dict(row._mapping)
+    data["geometry"] = to_geojson(data["geometry"], coord_sys)
+    return GridRead(**data)
+
+
+def write_grids(
+    session: Session,
+    scope: Scope | None,
+    rows: Iterable[AreaRow],
+    *,
+    county_code: str,
+    loc_prefix: Sequence[str | int] = (),
+    dry_run: bool = False,
+) -> tuple[list[int], list[FieldError]]:
+    """Validate and upsert grids; then re-derive the grid of every household in their villages."""
+    stage = AreaStage(session, "grid", loc_prefix=loc_prefix)
+    count = stage.load(rows)
+    allowed = None if scope is None else list(scope.village_ids)
+    errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)
+    if errors or dry_run or count == 0:
+        stage.drop()
+        return [], errors
+    ids = [
+        r.id
+        for r in session.execute(
+            text(
+                f"""
+                WITH upd AS (
+                    UPDATE grids g SET name = s.name, geom = ST_Multi(s.geom),
+                        version = g.version + 1, updated_at = now()
+                    FROM {stage.name} s WHERE s.target_id = g.id RETURNING g.id
+                ), ins AS (
+                    INSERT INTO grids (code, name, village_id, county_code, kind, geom)
+                    SELECT code, name, parent_id, left(code, 6),
+                           CASE WHEN right(code, 3)::int >= 900 THEN 'dedicated' ELSE 'general' END,
+                           ST_Multi(geom)
+                    FROM {stage.name} WHERE target_id IS NULL ORDER BY idx RETURNING id
+                )
+                SELECT id FROM upd UNION ALL SELECT id FROM ins
+                """
+            )
+        )
+    ]
+    villages = [r[0] for r in session.execute(text(f"SELECT DISTINCT parent_id FROM {stage.name}"))]
+    stage.drop()
+    from gridgov.households import service as households_service
+
+    households_service.derive_grids(session, village_ids=villages)
+    return ids, []
+
+
+def _check_chief(session: Session, scope: Scope, member_id: int | None, village_id: int) -> None:
+    if member_id is None:
+        return
+    member = session.scalar(
+        select(PartyMember).where(PartyMember.id == member_id, PartyMember.left_at.is_(None))
+    )
+    if member is None or member.village_id != village_id:
+        raise RuleViolation(
+            [
+                FieldError(
+                    ["body", "chief_member_id"], "网格长须为本村在册党员", "chief_not_in_village"
+                )
+            ]
+        )
+
+
+def create_grid(
+    session: Session, scope: Scope, data: GridCreate, *, coord_sys: CoordSys
+) -> GridRead:
+    geom = parse_geometry(data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys)
+    ids, errors = write_grids(
+        session,
+        scope,
+        [AreaRow(0, data.code, data.name, geom)],
+        county_code=scope.county_code,
+        loc_prefix=["body"],
+    )
+    _raise_rules(errors, single=True)
+    grid = session.get(Grid, ids[0])
+    assert grid is not None
+    _check_chief(session, scope, data.chief_member_id, grid.village_id)
+    grid.chief_member_id = data.chief_member_id
+    session.flush()
+    session.refresh(grid)
+    audit.record(
+        session,
+        scope,
+        action="create",
+        entity="grid",
+        entity_id=grid.id,
+        county_code=grid.county_code,
+        after=audit.snapshot(grid),
+    )
+    return get_grid(session, scope, grid.id, coord_sys=coord_sys)
+
+
+def update_grid(
+    session: Session, scope: Scope, grid_id: int, data: GridUpdate, *, coord_sys: CoordSys
+) -> GridRead:
+    grid = _grid_row(session, scope, grid_id, lock=True)
+    _check_version(grid, data.version, "网格")
+    before = audit.snapshot(grid)
+    if data.geometry is not None:
+        geom = parse_geometry(
+            data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys
+        )
+        _, errors = write_grids(
+            session,
+            scope,
+            [AreaRow(0, grid.code, data.name or grid.name, geom, target_id=grid.id)],
+            county_code=grid.county_code,
+            loc_prefix=["body"],
+        )
+        _raise_rules(errors, single=True)
+        session.refresh(grid)
+    elif data.name is not None:
+        grid.name = data.name
+    if "chief_member_id" in data.model_fields_set:
+        _check_chief(session, scope, data.chief_member_id, grid.village_id)
+        grid.chief_member_id = data.chief_member_id
+    session.flush()
+    session.refresh(grid)
+    audit.record(
+        session,
+        scope,
+        action="update",
+        entity="grid",
+        entity_id=grid.id,
+        county_code=grid.county_code,
+        before=before,
+        after=audit.snapshot(grid),
+    )
+    return get_grid(session, scope, grid.id, coord_sys=coord_sys)
+
+
+def retire_grid(session: Session, scope: Scope, grid_id: int) -> None:
+    grid = _grid_row(session, scope, grid_id, lock=True)
+    if grid.valid_to is not None:
+        raise Conflict("该网格已撤销", code="already_retired")
+    before = audit.snapshot(grid)
+    grid.valid_to = date.today()
+    session.flush()
+    from gridgov.households import service as households_service
+
+    households_service.derive_grids(session, village_ids=[grid.village_id])
+    audit.record(
+        session,
+        scope,
+        action="retire",
+        entity="grid",
+        entity_id=grid.id,
+        county_code=grid.county_code,
+        before=before,
+        after=audit.snapshot(grid),
+    )

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gridgov.geojson import PointGeometry
+from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
+
+
+class _HouseholdFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("phone", check_fields=False)
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and (problem := phone_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("id_number", check_fields=False)
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip().upper()
+            if problem := id_number_problem(value):
+                raise ValueError(problem)
+        return value
+
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _tags(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        tags, unknown = parse_tags(value)
+        if unknown:
+            raise ValueError(f"未知的重点人群标签：{'、'.join(unknown)}")
+        return tags
+
+
+class HouseholdCreate(_HouseholdFields):
+    head_name: str = Field(min_length=1, max_length=50, description="户主姓名")
+    location: PointGeometry = Field(description="户的位置（GeoJSON 点）")
+    village_code: str | None = Field(
+        None, pattern=r"^[0-9]{12}$", description="所属村；省略时按位置推定"
+    )
+    external_id: str | None = Field(None, min_length=1, max_length=64, description="台账编号")
+    phone: str | None = Field(None, max_length=20)
+    id_number: str | None = Field(None, max_length=18)
+    address: str | None = Field(None, max_length=200)
+    hamlet: str | None = Field(None, max_length=50, description="村民小组")
+    size: int = Field(1, ge=1, le=30, description="人口数")
+    tags: list[str] = Field(default_factory=list, description="重点人群标签")
+
+
+class HouseholdUpdate(_HouseholdFields):
+    head_name: str | None = Field(None, min_length=1, max_length=50)
+    location: PointGeometry | None = None
+    phone: str | None = Field(None, max_length=20)
+    id_number: str | None = Field(None, max_length=18)
+    address: str | None = Field(None, max_length=200)
+    hamlet: str | None = Field(None, max_length=50)
+    size: int | None = Field(None, ge=1, le=30)
+    tags: list[str] | None = None
+    version: int | None = None
+
+
+class HouseholdRemove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=200, description="注销原因（迁出、合户等）")
+
+
+class HouseholdRead(BaseModel):
+    id: int
+    external_id: str | None
+    county_code: str
+    village_code: str
+    village_name: str
+    grid_code: str | None
+    grid_name: str | None
+    head_name: str
+    phone: str | None
+    id_number: str | None
+    address: str | None
+    hamlet: str | None
+    size: int
+    tags: list[str]
+    flags: list[str] = Field(description="outside_grid：位置不在本村任何网格内")
+    removed_at: datetime | None
+    version: int
+    updated_at: datetime
+    location: dict[str, Any] | None = None

@@ -1,0 +1,620 @@
+"""Households: located by a point; grid derived by ST_Covers; PII masked unless allowed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridgov.audit import service as audit
+from gridgov.auth.permissions import Perm
+from gridgov.auth.scope import Scope
+from gridgov.db import raw_connection
+from gridgov.errors import Conflict, FieldError, Forbidden, NotFound, RuleViolation
+from gridgov.geo import CoordSys, check_coordinates
+from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.households.models import Household
+from gridgov.households.schemas import HouseholdCreate, HouseholdRead, HouseholdUpdate
+from gridgov.households.validation import (
+    id_number_problem,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    parse_tags,
+    phone_problem,
+)
+from gridgov.listing import BBox, PageResult
+from gridgov.pagination import decode_cursor, encode_cursor
+
+OUTSIDE_GRID = "outside_grid"
+
+# -- grid derivation: the one statement every write path and the benchmark use -----------------
+
+DERIVE_SQL = """
+UPDATE households h
+SET grid_id = d.grid_id,
+    flags = CASE WHEN d.grid_id IS NULL
+                 THEN array_append(array_remove(h.flags, 'outside_grid'), 'outside_grid')
+                 ELSE array_remove(h.flags, 'outside_grid') END,
+    updated_at = now()
+FROM (
+    SELECT h2.id,
+           (SELECT g.id FROM grids g
+             WHERE g.village_id = h2.village_id AND g.valid_to IS NULL
+               AND ST_Covers(g.geom, h2.geom)
+             ORDER BY g.code LIMIT 1) AS grid_id
+    FROM households h2
+    WHERE h2.village_id = ANY(:village_ids) AND h2.removed_at IS NULL
+) d
+WHERE d.id = h.id
+  AND (h.grid_id IS DISTINCT FROM d.grid_id
+       OR (d.grid_id IS NULL) <> ('outside_grid' = ANY(h.flags)))
+"""
+
+
+def derive_grids(session: Session, *, village_ids: Sequence[int]) -> int:
+    """Recompute the grid of every household in these villages (after a grid edit)."""
+    if not village_ids:
+        return 0
+    result = session.execute(text(DERIVE_SQL), {"village_ids": list(village_ids)})
+    return result.rowcount or 0
+
+
+# -- staged writes (API, import, demo) ------------------------------------------------------------
+
+
+@dataclass
+class HouseholdRow:
+    idx: int
+    head_name: str | None
+    lon: float | None
+    lat: float | None
+    external_id: str | None = None
+    village_code: str | None = None
+    phone: str | None = None
+    id_number: str | None = None
+    address: str | None = None
+    hamlet: str | None = None
+    size: int | None = 1
+    tags: list[str] | str | None = None
+    target_id: int | None = None
+    ref: str | None = None
+    # Problems found while reading the file (bad number, unknown column value …).
+    read_errors: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class HouseholdWriteResult:
+    ids: list[int]
+    errors: list[FieldError]
+    outside_grid: int = 0
+
+
+def _row_errors(row: HouseholdRow, loc: list[str | int]) -> tuple[list[FieldError], list[str]]:
+    """Field checks in Python; returns (errors, canonical tags)."""
+    ref = row.ref or row.external_id
+    errors = [FieldError([*loc, f], m, c, index=row.idx, id=ref) for f, m, c in row.read_errors]
+
+    def err(field_: str, msg: str, code: str) -> None:
+        errors.append(FieldError([*loc, field_], msg, code, index=row.idx, id=ref))
+
+    if not row.head_name or not str(row.head_name).strip():
+        err("head_name", "户主姓名不能为空", "missing_head_name")
+    elif len(row.head_name) > 50:
+        err("head_name", "户主姓名过长", "head_name_too_long")
+    if row.phone and (problem := phone_problem(row.phone)):
+        err("phone", problem, "invalid_phone")
+    if row.id_number and (problem := id_number_problem(row.id_number)):
+        err("id_number", problem, "invalid_id_number")
+    if row.size is None or not 1 <= row.size <= 30:
+        err("size", "人口数应为 1–30 的整数", "invalid_size")
+    tags, unknown = parse_tags(row.tags)
+    if unknown:
+        err("tags", f"未知的重点人群标签：{'、'.join(unknown)}", "unknown_tag")
+    if row.lon is None or row.lat is None:
+        if not any(e.loc[-1] in ("lon", "lat", "location") for e in errors):
+            err("location", "缺少经纬度", "missing_location")
+    else:
+        import shapely
+
+        for problem in check_coordinates(shapely.Point(row.lon, row.lat)):
+            err("location", problem.message, problem.code)
+    if row.village_code is not None and not (
+        row.village_code.isdigit() and len(row.village_code) == 12
+    ):
+        err("village_code", f"村代码“{row.village_code}”应为 12 位数字", "invalid_code")
+    return errors, tags
+
+
+def write_households(
+    session: Session,
+    scope: Scope | None,
+    rows: Iterable[HouseholdRow],
+    *,
+    county_code: str,
+    loc_prefix: Sequence[str | int] = (),
+    dry_run: bool = False,
+    single: bool = False,
+    progress: Any = None,
+) -> HouseholdWriteResult:
+    """Validate every row, then insert/update all of them or none. ``scope=None``: the system."""
+    stage = f"stage_household_{uuid.uuid4().hex[:12]}"
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE {stage} (idx int PRIMARY KEY, target_id bigint, external_id text,"
+            " village_code text, head_name text, phone text, id_number text, address text,"
+            " hamlet text, size int, tags text[], lon float8, lat float8, ref text,"
+            " village_id bigint, grid_id bigint) ON COMMIT DROP"
+        )
+    )
+    errors: list[FieldError] = []
+    count = 0
+    with (
+        raw_connection(session)
+        .cursor()
+        .copy(
+            f"COPY {stage} (idx, target_id, external_id, village_code, head_name, phone, id_number,"
+            " address, hamlet, size, tags, lon, lat, ref) FROM STDIN"
+        ) as copy
+    ):
+        for row in rows:
+            loc = [*loc_prefix] if single else [*loc_prefix, row.idx]
+            row_errors, tags = _row_errors(row, loc)
+            errors += row_errors
+            phone = row.phone and row.phone.strip()
+            copy.write_row(
+                (
+                    row.idx,
+                    row.target_id,
+                    row.external_id,
+                    row.village_code,
+                    row.head_name,
+                    phone or None,
+                    row.id_number.strip().upper() if row.id_number else None,
+                    row.address,
+                    row.hamlet,
+                    row.size,
+                    tags,
+                    row.lon,
+                    row.lat,
+                    row.ref or row.external_id,
+                )
+            )
+            count += 1
+            if progress and count % 5000 == 0:
+                progress(count)
+    if count > 1000:
+        session.execute(text(f"ANALYZE {stage}"))
+    errors += _spatial_errors(session, scope, stage, county_code, loc_prefix, single)
+    errors.sort(key=lambda e: (e.index or 0, str(e.loc)))
+    if errors or dry_run or count == 0:
+        outside = (
+            0 if errors else _count(session, f"SELECT count(*) FROM {stage} WHERE grid_id IS NULL")
+        )
+        session.execute(text(f"DROP TABLE {stage}"))
+        return HouseholdWriteResult([], errors, outside)
+    outside = _count(session, f"SELECT count(*) FROM {stage} WHERE grid_id IS NULL")
+    ids = [
+        r.id
+        for r in session.execute(
+            text(
+                f"""
+                WITH upd AS (
+                    UPDATE households h SET head_name = s.head_name, phone = s.phone,
+                        id_number = s.id_number, address = s.address, hamlet = s.hamlet,
+                        size = s.size, tags = s.tags, village_id = s.village_id,
+                        grid_id = s.grid_id, external_id = COALESCE(s.external_id, h.external_id),
+                        geom = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+                        flags = CASE WHEN s.grid_id IS NULL
+                            THEN array_append(array_remove(h.flags, 'outside_grid'), 'outside_grid')
+                            ELSE array_remove(h.flags, 'outside_grid') END,
+                        version = h.version + 1, updated_at = now()
+                    FROM {stage} s WHERE s.target_id = h.id RETURNING h.id
+                ), ins AS (
+                    INSERT INTO households (county_code, village_id, grid_id, external_id,
+                        head_name, phone, id_number, address, hamlet, size, tags, flags, geom)
+                    SELECT :county, village_id, grid_id, external_id, head_name, phone, id_number,
+                        address, hamlet, size, tags,
+                        CASE WHEN grid_id IS NULL THEN ARRAY['outside_grid'] ELSE '{{}}' END,
+                        ST_SetSRID(ST_MakePoint(lon, lat), 4326)
+                    FROM {stage} WHERE target_id IS NULL ORDER BY idx RETURNING id
+                )
+                SELECT id FROM upd UNION ALL SELECT id FROM ins
+                """
+            ),
+            {"county": county_code},
+        )
+    ]
+    session.execute(text(f"DROP TABLE {stage}"))
+    return HouseholdWriteResult(ids, [], outside)
+
+
+def _count(session: Session, sql: str) -> int:
+    return int(session.scalar(text(sql)) or 0)
+
+
+def _spatial_errors(
+    session: Session,
+    scope: Scope | None,
+    stage: str,
+    county_code: str,
+    loc_prefix: Sequence[str | int],
+    single: bool,
+) -> list[FieldError]:
+    """Resolve village and grid of every staged row (set-based); report rows that cannot be."""
+    villages = None if scope is None else list(scope.village_ids)
+    if scope is not None and scope.grid_bound:
+        villages = sorted(scope.unit_ids)
+    params = {"villages": villages, "county": county_code}
+    in_scope = "(CAST(:villages AS bigint[]) IS NULL OR v.id = ANY(CAST(:villages AS bigint[])))"
+    point = "ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)"
+    ok_point = "s.lon BETWEEN 73 AND 136 AND s.lat BETWEEN 3 AND 54"
+    # Existing households by ledger id are updated, not duplicated.
+    session.execute(
+        text(
+            f"UPDATE {stage} s SET target_id = h.id FROM households h "
+            "WHERE s.target_id IS NULL AND s.external_id IS NOT NULL "
+            "AND h.county_code = :county AND h.external_id = s.external_id"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            f"UPDATE {stage} s SET village_id = v.id FROM admin_units v "
+            f"WHERE s.village_code IS NOT NULL AND v.code = s.village_code "
+            f"AND v.level = 'village' AND v.valid_to IS NULL AND {in_scope}"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            f"UPDATE {stage} s SET village_id = (SELECT v.id FROM admin_units v "
+            f"  WHERE v.level = 'village' AND v.valid_to IS NULL AND v.county_code = :county "
+            f"  AND {in_scope} AND ST_Covers(v.geom, {point}) ORDER BY v.code LIMIT 1) "
+            f"WHERE s.village_code IS NULL AND {ok_point}"
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            f"UPDATE {stage} s SET grid_id = (SELECT g.id FROM grids g "
+            f"  WHERE g.village_id = s.village_id AND g.valid_to IS NULL "
+            f"  AND ST_Covers(g.geom, {point}) ORDER BY g.code LIMIT 1) "
+            f"WHERE s.village_id IS NOT NULL AND {ok_point}"
+        )
+    )
+    errors: list[FieldError] = []
+
+    def loc(idx: int, name: str) -> list[str | int]:
+        return [*loc_prefix, name] if single else [*loc_prefix, idx, name]
+
+    for r in session.execute(
+        text(
+            f"SELECT idx, ref, village_code, {ok_point} AS ok FROM {stage} s "
+            "WHERE village_id IS NULL AND lon IS NOT NULL AND lat IS NOT NULL ORDER BY idx"
+        )
+    ):
+        if r.village_code is not None:
+            errors.append(
+                FieldError(
+                    loc(r.idx, "village_code"),
+                    f"村 {r.village_code} 不存在或不在您的权限范围内",
+                    "village_not_found",
+                    index=r.idx,
+                    id=r.ref,
+                )
+            )
+        elif r.ok:
+            errors.append(
+                FieldError(
+                    loc(r.idx, "location"),
+                    "位置不在您权限范围内的任何村界内",
+                    "outside_scope",
+                    index=r.idx,
+                    id=r.ref,
+                )
+            )
+    if scope is not None and scope.grid_bound:
+        for r in session.execute(
+            text(
+                f"SELECT idx, ref FROM {stage} WHERE village_id IS NOT NULL "
+                "AND grid_id IS DISTINCT FROM :grid ORDER BY idx"
+            ),
+            {"grid": scope.grid_id},
+        ):
+            errors.append(
+                FieldError(
+                    loc(r.idx, "location"),
+                    "位置不在您负责的网格内",
+                    "outside_own_grid",
+                    index=r.idx,
+                    id=r.ref,
+                )
+            )
+    for r in session.execute(
+        text(
+            f"SELECT idx, ref, external_id, min(idx) OVER (PARTITION BY external_id) AS first "
+            f"FROM {stage} WHERE external_id IS NOT NULL"
+        )
+    ):
+        if r.idx != r.first:
+            errors.append(
+                FieldError(
+                    loc(r.idx, "external_id"),
+                    f"台账编号 {r.external_id} 与第 {r.first} 条重复",
+                    "duplicate_external_id",
+                    index=r.idx,
+                    id=r.ref,
+                )
+            )
+    return errors
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+HOUSEHOLD_COLUMNS = """
+    h.id, h.external_id, h.county_code, v.code AS village_code, v.name AS village_name,
+    g.code AS grid_code, g.name AS grid_name, h.head_name, h.phone, h.id_number, h.address,
+    h.hamlet, h.size, h.tags, h.flags, h.removed_at, h.version, h.updated_at
+"""
+HOUSEHOLD_FROM = """
+    FROM households h JOIN admin_units v ON v.id = h.village_id
+    LEFT JOIN grids g ON g.id = h.grid_id
+"""
+
+
+def pii_visible(scope: Scope, requested: bool) -> bool:
+    """Names, phones and ID numbers in clear only for roles allowed them AND when asked for."""
+    if requested and not scope.can(Perm.pii_read):
+        raise Forbidden("您的角色无权查看个人信息", code="pii_forbidden")
+    return requested
+
+
+def mask_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["head_name"] = mask_name(row.get("head_name"))
+    row["phone"] = mask_phone(row.get("phone"))
+    row["id_number"] = mask_id_number(row.get("id_number"))
+    return row
+
+
+def list_households(
+    session: Session,
+    scope: Scope,
+    *,
+    unit_code: str | None,
+    grid_code: str | None,
+    tag: str | None,
+    flag: str | None,
+    q: str | None,
+    bbox: BBox | None,
+    include_removed: bool,
+    limit: int,
+    cursor: str | None,
+    with_geometry: bool,
+    coord_sys: CoordSys,
+    pii: bool,
+) -> PageResult:
+    from gridgov.hierarchy.service import bbox_filter
+
+    where, params = scope.sql("household", "h")
+    sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
+        ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ""
+    )
+    sql += HOUSEHOLD_FROM + " WHERE " + where + " AND h.id > :after"
+    if not include_removed:
+        sql += " AND h.removed_at IS NULL"
+    if unit_code:
+        sql += " AND v.code LIKE :unit_prefix"
+        params["unit_prefix"] = f"{unit_code}%"
+    if grid_code:
+        sql += " AND g.code = :grid_code"
+        params["grid_code"] = grid_code
+    if tag:
+        sql += " AND h.tags @> ARRAY[CAST(:tag AS varchar)]"
+        params["tag"] = tag
+    if flag:
+        sql += " AND h.flags @> ARRAY[CAST(:flag AS varchar)]"
+        params["flag"] = flag
+    if q:
+        sql += " AND (h.head_name LIKE :q OR h.address LIKE :q OR h.external_id = :qe)"
+        params.update(q=f"%{q}%", qe=q)
+    clause, bparams = bbox_filter("h.geom", bbox, coord_sys)
+    sql += clause + " ORDER BY h.id LIMIT :limit_plus"
+    after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    params.update(bparams, after=after, limit_plus=limit + 1)
+    rows = session.execute(text(sql), params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [dict(r._mapping) for r in rows]
+    if pii:
+        audit.record(
+            session, scope, action="read_pii", entity="household", entity_id=f"list:{len(items)}"
+        )
+    else:
+        items = [mask_row(i) for i in items]
+    return PageResult(items, encode_cursor(rows[-1].id) if more else None)
+
+
+def _household_row(
+    session: Session, scope: Scope, household_id: int, *, lock: bool = False
+) -> Household:
+    query = scope.select(Household).where(Household.id == household_id)
+    if lock:
+        query = query.with_for_update()
+    household = session.scalar(query)
+    if household is None:
+        raise NotFound("户")
+    return household
+
+
+def get_household(
+    session: Session, scope: Scope, household_id: int, *, coord_sys: CoordSys, pii: bool
+) -> HouseholdRead:
+    _household_row(session, scope, household_id)
+    row = session.execute(
+        text(
+            f"SELECT {HOUSEHOLD_COLUMNS}, ST_AsGeoJSON(h.geom, 7) AS location {HOUSEHOLD_FROM} "
+            "WHERE h.id = :id"
+        ),
+        {"id": household_id},
+    ).one()
+    data = dict(row._mapping)
+    data["location"] = to_geojson(data["location"], coord_sys)
+    if pii:
+        audit.record(session, scope, action="read_pii", entity="household", entity_id=household_id)
+    else:
+        mask_row(data)
+    return HouseholdRead(**data)
+
+
+def create_household(
+    session: Session, scope: Scope, data: HouseholdCreate, *, coord_sys: CoordSys
+) -> HouseholdRead:
+    point = parse_geometry(
+        data.location, loc=["body", "location"], kind="point", coord_sys=coord_sys
+    )
+    if data.external_id and session.scalar(
+        text("SELECT 1 FROM households WHERE county_code = :c AND external_id = :e"),
+        {"c": scope.county_code, "e": data.external_id},
+    ):
+        raise Conflict(f"台账编号 {data.external_id} 已存在", code="external_id_taken")
+    result = write_households(
+        session,
+        scope,
+        [
+            HouseholdRow(
+                0,
+                data.head_name,
+                point.x,
+                point.y,
+                external_id=data.external_id,
+                village_code=data.village_code,
+                phone=data.phone,
+                id_number=data.id_number,
+                address=data.address,
+                hamlet=data.hamlet,
+                size=data.size,
+                tags=data.tags,
+            )
+        ],
+        county_code=scope.county_code,
+        loc_prefix=["body"],
+        single=True,
+    )
+    if result.errors:
+        if any(e.code == "village_not_found" for e in result.errors):
+            raise NotFound(f"村 {data.village_code} ")
+        raise RuleViolation(result.errors)
+    household = session.get(Household, result.ids[0])
+    assert household is not None
+    session.refresh(household)
+    audit.record(
+        session,
+        scope,
+        action="create",
+        entity="household",
+        entity_id=household.id,
+        county_code=household.county_code,
+        after=audit.snapshot(household),
+    )
+    return get_household(session, scope, household.id, coord_sys=coord_sys, pii=False)
+
+
+def update_household(
+    session: Session, scope: Scope, household_id: int, data: HouseholdUpdate, *, coord_sys: CoordSys
+) -> HouseholdRead:
+    household = _household_row(session, scope, household_id, lock=True)
+    if household.removed_at is not None:
+        raise Conflict("该户已注销，不能修改", code="household_removed")
+    if data.version is not None and data.version != household.version:
+        raise Conflict(
+            f"该户已被他人修改（当前版本 {household.version}），请刷新后重试",
+            code="version_conflict",
+            current_version=household.version,
+        )
+    before = audit.snapshot(household)
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "location"})
+    if data.location is not None:
+        point = parse_geometry(
+            data.location, loc=["body", "location"], kind="point", coord_sys=coord_sys
+        )
+        lon, lat = point.x, point.y
+    else:
+        lon, lat = session.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM households WHERE id = :id"),
+            {"id": household.id},
+        ).one()
+    merged = {
+        "head_name": household.head_name,
+        "phone": household.phone,
+        "id_number": household.id_number,
+        "address": household.address,
+        "hamlet": household.hamlet,
+        "size": household.size,
+        "tags": list(household.tags),
+    } | changes
+    village_code = (
+        session.scalar(
+            text("SELECT code FROM admin_units WHERE id = :id"), {"id": household.village_id}
+        )
+        if data.location is None
+        else None
+    )
+    result = write_households(
+        session,
+        scope,
+        [
+            HouseholdRow(
+                0,
+                lon=lon,
+                lat=lat,
+                target_id=household.id,
+                village_code=village_code,
+                external_id=household.external_id,
+                **merged,
+            )
+        ],
+        county_code=household.county_code,
+        loc_prefix=["body"],
+        single=True,
+    )
+    if result.errors:
+        raise RuleViolation(result.errors)
+    session.refresh(household)
+    audit.record(
+        session,
+        scope,
+        action="update",
+        entity="household",
+        entity_id=household.id,
+        county_code=household.county_code,
+        before=before,
+        after=audit.snapshot(household),
+    )
+    return get_household(session, scope, household.id, coord_sys=coord_sys, pii=False)
+
+
+def remove_household(session: Session, scope: Scope, household_id: int, *, reason: str) -> None:
+    """Households are never deleted: removal keeps the record (history, visits) with a reason."""
+    household = _household_row(session, scope, household_id, lock=True)
+    if household.removed_at is not None:
+        raise Conflict("该户已注销", code="household_removed")
+    before = audit.snapshot(household)
+    household.removed_at = datetime.now(UTC)
+    household.removed_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="remove",
+        entity="household",
+        entity_id=household.id,
+        county_code=household.county_code,
+        before=before,
+        after=audit.snapshot(household),
+    )

@@ -1,0 +1,253 @@
+"""Party members: belong to a village Party organization, may serve a grid."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridgov.audit import service as audit
+from gridgov.auth.scope import Scope
+from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
+from gridgov.geo import CoordSys
+from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.households.service import mask_row
+from gridgov.listing import BBox, PageResult
+from gridgov.members.models import PartyMember
+from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
+from gridgov.pagination import decode_cursor, encode_cursor
+
+MEMBER_COLUMNS = """
+    m.id, m.county_code, m.party_org_id, o.name AS party_org_name, v.code AS village_code,
+    v.name AS village_name, g.code AS grid_code, m.name, m.gender, m.phone, m.id_number, m.status,
+    m.flowing, m.is_hub, m.capacity, m.joined_year, m.left_at, m.left_reason, m.version
+"""
+MEMBER_FROM = """
+    FROM party_members m JOIN party_orgs o ON o.id = m.party_org_id
+    JOIN admin_units v ON v.id = m.village_id LEFT JOIN grids g ON g.id = m.grid_id
+"""
+
+
+def mask_member(row: dict[str, Any]) -> dict[str, Any]:
+    row = mask_row({**row, "head_name": row["name"]})
+    row["name"] = row.pop("head_name")
+    return row
+
+
+def list_members(
+    session: Session,
+    scope: Scope,
+    *,
+    unit_code: str | None,
+    grid_code: str | None,
+    status: str | None,
+    flowing: bool | None,
+    q: str | None,
+    bbox: BBox | None,
+    include_left: bool,
+    limit: int,
+    cursor: str | None,
+    with_geometry: bool,
+    coord_sys: CoordSys,
+    pii: bool,
+) -> PageResult:
+    from gridgov.hierarchy.service import bbox_filter
+
+    where, params = scope.sql("member", "m")
+    sql = f"SELECT {MEMBER_COLUMNS}" + (
+        ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ""
+    )
+    sql += MEMBER_FROM + " WHERE " + where + " AND m.id > :after"
+    if not include_left:
+        sql += " AND m.left_at IS NULL"
+    if unit_code:
+        sql += " AND v.code LIKE :unit_prefix"
+        params["unit_prefix"] = f"{unit_code}%"
+    if grid_code:
+        sql += " AND g.code = :grid_code"
+        params["grid_code"] = grid_code
+    if status:
+        sql += " AND m.status = :status"
+        params["status"] = status
+    if flowing is not None:
+        sql += " AND m.flowing = :flowing"
+        params["flowing"] = flowing
+    if q:
+        sql += " AND m.name LIKE :q"
+        params["q"] = f"%{q}%"
+    clause, bparams = bbox_filter("m.geom", bbox, coord_sys)
+    sql += clause + " ORDER BY m.id LIMIT :limit_plus"
+    after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    params.update(bparams, after=after, limit_plus=limit + 1)
+    rows = session.execute(text(sql), params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [dict(r._mapping) for r in rows]
+    if pii:
+        audit.record(
+            session, scope, action="read_pii", entity="party_member", entity_id=f"list:{len(items)}"
+        )
+    else:
+        items = [mask_member(i) for i in items]
+    return PageResult(items, encode_cursor(rows[-1].id) if more else None)
+
+
+def _member_row(
+    session: Session, scope: Scope, member_id: int, *, lock: bool = False
+) -> PartyMember:
+    query = scope.select(PartyMember).where(PartyMember.id == member_id)
+    if lock:
+        query = query.with_for_update()
+    member = session.scalar(query)
+    if member is None:
+        raise NotFound("党员")
+    return member
+
+
+def get_member(
+    session: Session, scope: Scope, member_id: int, *, coord_sys: CoordSys, pii: bool
+) -> MemberRead:
+    _member_row(session, scope, member_id)
+    row = session.execute(
+        text(
+            f"SELECT {MEMBER_COLUMNS}, ST_AsGeoJSON(m.geom, 7) AS location {MEMBER_FROM} "
+            "WHERE m.id = :id"
+        ),
+        {"id": member_id},
+    ).one()
+    data = dict(row._mapping)
+    data["location"] = to_geojson(data["location"], coord_sys)
+    if pii:
+        audit.record(session, scope, action="read_pii", entity="party_member", entity_id=member_id)
+    else:
+        data = mask_member(data)
+    return MemberRead(**data)
+
+
+def _resolve_grid(
+    session: Session, scope: Scope, grid_code: str | None, village_id: int
+) -> int | None:
+    if grid_code is None:
+        return None
+    grid = session.scalar(scope.select(Grid).where(Grid.code == grid_code, Grid.valid_to.is_(None)))
+    if grid is None:
+        raise NotFound(f"网格 {grid_code} ")
+    if grid.village_id != village_id:
+        raise RuleViolation(
+            [
+                FieldError(
+                    ["body", "grid_code"], "网格须属于党员所在党组织的村", "grid_not_in_village"
+                )
+            ]
+        )
+    return grid.id
+
+
+def _point_wkt(data: Any, coord_sys: CoordSys) -> str | None:
+    if data.location is None:
+        return None
+    point = parse_geometry(
+        data.location, loc=["body", "location"], kind="point", coord_sys=coord_sys
+    )
+    return f"SRID=4326;POINT({point.x!r} {point.y!r})"
+
+
+def create_member(
+    session: Session, scope: Scope, data: MemberCreate, *, coord_sys: CoordSys
+) -> MemberRead:
+    org = session.scalar(scope.select(PartyOrg).where(PartyOrg.id == data.party_org_id))
+    if org is None:
+        raise NotFound("党组织")
+    unit = session.get(AdminUnit, org.unit_id)
+    assert unit is not None
+    if unit.level != "village":
+        raise RuleViolation(
+            [FieldError(["body", "party_org_id"], "党员须登记在村级党组织", "org_not_village")]
+        )
+    if scope.grid_bound:
+        raise NotFound("党组织")
+    grid_id = _resolve_grid(session, scope, data.grid_code, unit.id)
+    fields = data.model_dump(exclude={"grid_code", "location", "party_org_id"})
+    member = PartyMember(
+        county_code=unit.county_code,
+        party_org_id=org.id,
+        village_id=unit.id,
+        grid_id=grid_id,
+        geom=_point_wkt(data, coord_sys),
+        **fields,
+    )
+    session.add(member)
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="create",
+        entity="party_member",
+        entity_id=member.id,
+        county_code=member.county_code,
+        after=audit.snapshot(member),
+    )
+    return get_member(session, scope, member.id, coord_sys=coord_sys, pii=False)
+
+
+def update_member(
+    session: Session, scope: Scope, member_id: int, data: MemberUpdate, *, coord_sys: CoordSys
+) -> MemberRead:
+    member = _member_row(session, scope, member_id, lock=True)
+    if member.left_at is not None:
+        raise Conflict("该党员已离开，不能修改", code="member_left")
+    if data.version is not None and data.version != member.version:
+        raise Conflict(
+            f"该党员信息已被他人修改（当前版本 {member.version}），请刷新后重试",
+            code="version_conflict",
+            current_version=member.version,
+        )
+    before = audit.snapshot(member)
+    changes = data.model_dump(exclude_unset=True, exclude={"version", "location", "grid_code"})
+    for key, value in changes.items():
+        setattr(member, key, value)
+    if "grid_code" in data.model_fields_set:
+        member.grid_id = _resolve_grid(session, scope, data.grid_code, member.village_id)
+    if data.location is not None:
+        member.geom = _point_wkt(data, coord_sys)
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="update",
+        entity="party_member",
+        entity_id=member.id,
+        county_code=member.county_code,
+        before=before,
+        after=audit.snapshot(member),
+    )
+    return get_member(session, scope, member.id, coord_sys=coord_sys, pii=False)
+
+
+def leave(session: Session, scope: Scope, member_id: int, *, reason: str) -> None:
+    """A member who moves away, transfers or dies is kept on record with the date and reason."""
+    member = _member_row(session, scope, member_id, lock=True)
+    if member.left_at is not None:
+        raise Conflict("该党员已离开", code="member_left")
+    before = audit.snapshot(member)
+    member.left_at = datetime.now(UTC)
+    member.left_reason = reason
+    session.execute(
+        Grid.__table__.update()
+        .where(Grid.chief_member_id == member.id)
+        .values(chief_member_id=None)
+    )
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action="leave",
+        entity="party_member",
+        entity_id=member.id,
+        county_code=member.county_code,
+        before=before,
+        after=audit.snapshot(member),
+    )
