@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Make a local PostgreSQL 15 + PostGIS 3 ready for gridgov. Idempotent: safe to run twice,
-# and it never drops anything. Reads GRIDGOV_DB_* (host, port, user, name) or the defaults.
+# and it never drops anything. Reads GRIDGOV_DB__HOST, __PORT, __USER, __NAME (and __SUPERUSER) or the defaults.
 set -euo pipefail
 
-PGHOST="${GRIDGOV_DB_HOST:-127.0.0.1}"
-PGPORT="${GRIDGOV_DB_PORT:-5432}"
-PGSUPER="${GRIDGOV_DB_SUPERUSER:-postgres}"
-APP_ROLE="${GRIDGOV_DB_USER:-gridgov}"
-APP_DB="${GRIDGOV_DB_NAME:-gridgov}"
+PGHOST="${GRIDGOV_DB__HOST:-127.0.0.1}"
+PGPORT="${GRIDGOV_DB__PORT:-5432}"
+PGSUPER="${GRIDGOV_DB__SUPERUSER:-postgres}"
+APP_ROLE="${GRIDGOV_DB__USER:-gridgov}"
+APP_DB="${GRIDGOV_DB__NAME:-gridgov}"
 PG_MAJOR="${PG_MAJOR:-15}"
 
 say() { printf '\033[1;34m[bootstrap]\033[0m %s\n' "$*"; }
+export PGOPTIONS="-c client_min_messages=warning"
 psql_super() { psql -h "$PGHOST" -p "$PGPORT" -U "$PGSUPER" -v ON_ERROR_STOP=1 -qtAX "$@"; }
 
 as_root() {

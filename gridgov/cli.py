@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -12,6 +14,8 @@ db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
 user_app = typer.Typer(help="用户管理", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+import_app = typer.Typer(help="导入边界与户台账（全部通过或全部不写入）", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 console = Console()
 
 
@@ -99,6 +103,210 @@ def user_create(
         for e in exc.errors:
             console.print(f"  - {'.'.join(map(str, e.loc))}: {e.msg}")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def demo(
+    households: int = typer.Option(150_000, help="户数"),
+    seed: int = typer.Option(7, help="随机种子（同一种子生成相同的县）"),
+    if_empty: bool = typer.Option(False, "--if-empty", help="数据库已有数据时跳过"),
+) -> None:
+    """生成并导入一个演示县（乡镇、村、网格、户、党员，以及每个角色一个用户）。"""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from gridgov.db import session_scope
+    from gridgov.demo.load import DEMO_PASSWORD, database_is_empty, load_demo
+
+    with session_scope() as session:
+        if not database_is_empty(session):
+            if if_empty:
+                console.print("[yellow]数据库已有数据，跳过演示县导入。[/yellow]")
+                _print_demo_users(DEMO_PASSWORD)
+                return
+            console.print("[red]数据库已有数据；演示县只能导入空库。[/red]")
+            raise typer.Exit(1)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
+                bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+            summary = load_demo(session, households=households, seed=seed, progress=progress)
+    table = Table(title=f"演示县 {summary.county_name}（{summary.county_code}）")
+    for key in ("乡镇", "村", "网格", "户", "其中不在网格内", "党员"):
+        table.add_column(key, justify="right")
+    table.add_row(
+        *map(
+            str,
+            (
+                summary.townships,
+                summary.villages,
+                summary.grids,
+                summary.households,
+                summary.outside_grid,
+                summary.members,
+            ),
+        )
+    )
+    console.print(table)
+    console.print("耗时：" + "，".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
+    _print_demo_users(DEMO_PASSWORD)
+
+
+def _print_demo_users(password: str) -> None:
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from gridgov.auth.models import User
+    from gridgov.auth.permissions import ROLE_LABELS, Role
+    from gridgov.db import session_scope
+
+    with session_scope() as session:
+        users = session.scalars(select(User).order_by(User.id).limit(20)).all()
+        table = Table(title=f"演示用户（密码均为 {password}）")
+        table.add_column("用户名")
+        table.add_column("角色")
+        for user in users:
+            table.add_row(user.username, f"{user.role}（{ROLE_LABELS[Role(user.role)]}）")
+    console.print(table)
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+
+def _run_import(kind: str, file: Path, county: str, options: dict[str, Any], dry_run: bool) -> None:
+    """Same service as the API, acting as the system for the whole county."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gridgov.auth.scope import system_scope
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+    from gridgov.imports import service as imports_service
+
+    stages = {"reading": "读取", "validating": "校验", "writing": "写入"}
+    try:
+        with (
+            session_scope() as session,
+            file.open("rb") as upload,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar,
+        ):
+            scope = system_scope(session, county)
+            if scope.unit_id is None:
+                console.print(f"[red]县 {county} 不存在；请先初始化该县[/red]")
+                raise typer.Exit(1)
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in stages:
+                    return
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stages[stage], total=total or None)
+                bar.update(tasks[stage], completed=done, total=total or None)
+
+            outcome = imports_service.start_import(
+                session,
+                scope,
+                kind=kind,
+                upload=upload,
+                filename=file.name,
+                options=options,
+                dry_run=dry_run,
+                background=False,
+                progress=progress,
+            )
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        extra = exc.extra
+        if "job_id" in extra:
+            console.print(
+                f"任务 {extra['job_id']}：共 {extra['total']} 条，无误 {extra['valid']} 条，"
+                "未写入任何数据"
+            )
+        _print_import_errors([e.as_dict() for e in exc.errors])
+        raise typer.Exit(1) from exc
+    report = outcome.report or {}
+    verb = "校验通过（试运行，未写入）" if report.get("dry_run") else "导入完成"
+    console.print(
+        f"[green]{verb}[/green]：共 {report.get('total')} 条，写入 {report.get('written')} 条"
+        + (f"，其中不在网格内 {report['outside_grid']} 户" if report.get("outside_grid") else "")
+        + f"（任务 {report.get('job_id')}）"
+    )
+
+
+def _print_import_errors(errors: list[dict[str, Any]], limit: int = 50) -> None:
+    from rich.table import Table
+
+    if not errors:
+        return
+    table = Table(title=f"错误（共 {len(errors)} 处）")
+    for column in ("序号/行", "标识", "位置", "原因", "代码"):
+        table.add_column(column)
+    for e in errors[:limit]:
+        table.add_row(
+            "" if e.get("index") is None else str(e["index"]),
+            e.get("id") or "",
+            ".".join(map(str, e["loc"])),
+            e["msg"],
+            e["code"],
+        )
+    console.print(table)
+    if len(errors) > limit:
+        console.print(f"……另有 {len(errors) - limit} 处错误未列出")
+
+
+@import_app.command("boundaries")
+def import_boundaries(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON/GPKG/zip(SHP)"),
+    county: str = typer.Option(..., help="县代码（6 位）"),
+    level: str = typer.Option("village", help="township / village / grid"),
+    code_field: str | None = typer.Option(None, help="代码字段（默认自动识别）"),
+    name_field: str | None = typer.Option(None, help="名称字段（默认自动识别）"),
+    crs: str | None = typer.Option(None, help="覆盖文件的坐标系，如 EPSG:4490、EPSG:4546"),
+    coord_sys: str = typer.Option("wgs84", help="wgs84 / gcj02 / bd09"),
+    layer: str | None = typer.Option(None, help="多图层文件中的图层名"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入"),
+) -> None:
+    """导入乡镇、村或网格边界；已有代码更新，新代码新增。"""
+    options = {
+        "level": level,
+        "code_field": code_field,
+        "name_field": name_field,
+        "crs": crs,
+        "coord_sys": coord_sys,
+        "layer": layer,
+    }
+    _run_import("boundaries", file, county, options, dry_run)
+
+
+@import_app.command("households")
+def import_households(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV 或 XLSX 台账"),
+    county: str = typer.Option(..., help="县代码（6 位）"),
+    mapping: str | None = typer.Option(None, help='列名到字段的 JSON，如 {"户主": "head_name"}'),
+    coord_sys: str = typer.Option("wgs84", help="wgs84 / gcj02 / bd09"),
+    sheet: str | None = typer.Option(None, help="工作表名"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入"),
+) -> None:
+    """导入户台账；台账编号已存在的户更新，其余新增。"""
+    options = {"mapping": mapping, "coord_sys": coord_sys, "sheet": sheet}
+    _run_import("households", file, county, options, dry_run)
 
 
 if __name__ == "__main__":
