@@ -69,6 +69,7 @@ def load_demo(
     seed: int = 7,
     progress: Progress | None = None,
     county: DemoCounty | None = None,
+    with_users: bool = True,
 ) -> DemoSummary:
     """Generate (unless given) and load a county; raises RuleViolation if any rule fails."""
     report = progress or (lambda stage, done, total: None)
@@ -150,7 +151,7 @@ def load_demo(
     summary.members = _load_orgs_and_members(session, county, report)
     summary.seconds["members"] = time.perf_counter() - timer
 
-    for username, role, unit, grid, name in demo_users(county):
+    for username, role, unit, grid, name in demo_users(county) if with_users else []:
         auth_service.create_user(
             session,
             None,
