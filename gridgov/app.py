@@ -204,11 +204,13 @@ class RequestContextMiddleware:
         token = request_id_var.set(rid)
         status = 500
         started = time.perf_counter()
+        responded = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
@@ -216,6 +218,13 @@ class RequestContextMiddleware:
         IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost ServerErrorMiddleware: inside
+            # the request's context, the 500 carries the request id and so does the logged trace.
+            if responded:
+                raise
+            response = await on_unexpected(Request(scope), exc)
+            await response(scope, receive, send_wrapper)
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
@@ -249,8 +258,10 @@ def api_router() -> APIRouter:
     from gridgov.audit.router import router as audit_router
     from gridgov.auth.router import router as auth_router
     from gridgov.auth.router import users_router
+    from gridgov.contacts.router import router as contacts_router
     from gridgov.hierarchy.router import router as hierarchy_router
     from gridgov.households.router import router as households_router
+    from gridgov.imports.router import router as imports_router
     from gridgov.members.router import router as members_router
 
     api = APIRouter(prefix="/api/v1")
@@ -259,7 +270,9 @@ def api_router() -> APIRouter:
         users_router,
         hierarchy_router,
         households_router,
+        imports_router,
         members_router,
+        contacts_router,
         audit_router,
     ):
         api.include_router(router)

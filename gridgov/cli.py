@@ -256,8 +256,11 @@ def _print_import_errors(errors: list[dict[str, Any]], limit: int = 50) -> None:
     if not errors:
         return
     table = Table(title=f"错误（共 {len(errors)} 处）")
-    for column in ("序号/行", "标识", "位置", "原因", "代码"):
-        table.add_column(column)
+    table.add_column("序号/行", no_wrap=True)
+    table.add_column("标识")
+    table.add_column("位置")
+    table.add_column("原因", ratio=1, overflow="fold")
+    table.add_column("代码", no_wrap=True)
     for e in errors[:limit]:
         table.add_row(
             "" if e.get("index") is None else str(e["index"]),
@@ -307,6 +310,108 @@ def import_households(
     """导入户台账；台账编号已存在的户更新，其余新增。"""
     options = {"mapping": mapping, "coord_sys": coord_sys, "sheet": sheet}
     _run_import("households", file, county, options, dry_run)
+
+
+@app.command()
+def schemas(
+    out: Path = typer.Option(Path("schemas"), help="输出目录（默认仓库的 schemas/）"),
+) -> None:
+    """生成接口契约：schemas/openapi.json 与各载荷的 JSON Schema。"""
+    from gridgov.schemas_export import export
+
+    written = export(out)
+    console.print(f"[green]已生成 {len(written)} 个文件到 {out}/[/green]")
+
+
+# -- contacts -----------------------------------------------------------------------------------
+
+contacts_app = typer.Typer(help="党员联系户", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+
+
+@contacts_app.command("auto-assign")
+def contacts_auto_assign(
+    unit: str = typer.Option(..., help="县、乡镇或村代码"),
+    apply: bool = typer.Option(False, "--apply", help="写入方案（默认只试算）"),
+    rebalance: bool = typer.Option(False, "--rebalance", help="重新分配已有主要联系人"),
+    same_grid: bool = typer.Option(True, "--same-grid/--any-grid", help="优先本网格党员"),
+    same_hamlet: bool = typer.Option(True, "--same-hamlet/--any-hamlet", help="优先同村民小组"),
+    balance: bool = typer.Option(True, "--balance/--no-balance", help="均衡负担"),
+) -> None:
+    """按村精确求解（最小费用流）并显示方案汇总；--apply 时整体写入。"""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from gridgov.auth.scope import system_scope
+    from gridgov.contacts import service as contacts_service
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+
+    stages = {"read": "读取", "solve": "求解（按村）", "write": "写入"}
+    try:
+        with (
+            session_scope() as session,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar,
+        ):
+            scope = system_scope(session, unit[:6])
+            if scope.unit_id is None:
+                console.print(f"[red]县 {unit[:6]} 不存在[/red]")
+                raise typer.Exit(1)
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stages[stage], total=max(total, 1))
+                bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+            plan = contacts_service.auto_assign(
+                session,
+                scope,
+                unit_code=unit,
+                mode="apply" if apply else "dry_run",
+                rebalance=rebalance,
+                same_grid=same_grid,
+                same_hamlet=same_hamlet,
+                balance=balance,
+                progress=progress,
+            )
+            summary = contacts_service.plan_body(plan, include_pairs=False)["summary"]
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"{unit} 联系户{'分配（已写入）' if plan.applied else '分配方案（试算）'}")
+    labels = {
+        "villages": "村",
+        "households": "户",
+        "kept": "保留",
+        "proposed": "新安排",
+        "uncovered": "无法安排",
+        "ended": "结束原联系",
+        "avg_distance_m": "平均距离(米)",
+        "members_used": "联系党员",
+        "members_over_normal": "超常规户数党员",
+        "max_load": "最多联系户数",
+    }
+    table.add_column("项目")
+    table.add_column("数值", justify="right")
+    for key, label in labels.items():
+        table.add_row(label, str(summary[key]))
+    console.print(table)
+    reasons: dict[str, int] = {}
+    for reason in plan.uncovered_reason:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        console.print(f"  无法安排 {count} 户：{contacts_service.UNCOVERED_MESSAGES[reason]}")
+    console.print("耗时：" + "，".join(f"{k} {v:.2f}s" for k, v in plan.seconds.items()))
+    if plan.applied:
+        console.print(f"[green]已写入，批次 {plan.batch_id}[/green]")
 
 
 if __name__ == "__main__":

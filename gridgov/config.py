@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -71,6 +71,62 @@ class LimitSettings(BaseModel):
     import_inline_max_rows: int = Field(5000, ge=1)
 
 
+ContactRole = Literal["primary", "secondary"]
+
+
+class ContactLimits(BaseModel):
+    """党员联系户 limits and policy of one county (defaults below, overrides per county)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A member normally contacts normal_min–normal_max households and never more than hard_max.
+    normal_min: int = Field(5, ge=0, le=100)
+    normal_max: int = Field(10, ge=1, le=100)
+    hard_max: int = Field(15, ge=1, le=100)
+    # 党员中心户 (is_hub): a hub is expected to serve more households before counting as loaded.
+    # Like probationary_max and a member's own capacity, it never lifts anyone past hard_max.
+    hub_normal_max: int = Field(15, ge=1, le=100)
+    # Which roles flowing (流动) and probationary (预备) members may hold, and the probationary cap.
+    flowing_roles: list[ContactRole] = Field(default_factory=lambda: ["secondary"])
+    probationary_roles: list[ContactRole] = Field(default_factory=lambda: ["primary", "secondary"])
+    probationary_max: int = Field(5, ge=0, le=100)
+    max_secondary_per_household: int = Field(2, ge=0, le=10)
+    # Automatic assignment: never propose a member farther than this (straight line).
+    max_distance_m: float = Field(5000.0, gt=0, le=100_000)
+    # What the plan trades against walking distance, in metres: serving another grid or another
+    # hamlet, each household beyond the normal load (the k-th one over costs k times this), and
+    # — when rebalancing — moving a household away from its current contact.
+    grid_penalty_m: float = Field(200.0, ge=0, le=10_000)
+    hamlet_penalty_m: float = Field(100.0, ge=0, le=10_000)
+    overload_penalty_m: float = Field(150.0, ge=0, le=10_000)
+    keep_bonus_m: float = Field(50.0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContactLimits:
+        if not self.normal_min <= self.normal_max <= self.hard_max:
+            raise ValueError("contacts: need normal_min <= normal_max <= hard_max")
+        return self
+
+
+class ContactSettings(ContactLimits):
+    """Defaults for every county; ``counties`` overrides single fields for one county, e.g.
+    ``GRIDGOV_CONTACTS__COUNTIES='{"439902": {"hard_max": 12}}'``."""
+
+    counties: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_overrides(self) -> ContactSettings:
+        for code in self.counties:
+            if not (len(code) == 6 and code.isdigit()):
+                raise ValueError(f"contacts.counties: {code!r} is not a 6-digit county code")
+            self.limits_for(code)  # raises if an override is unknown or out of range
+        return self
+
+    def limits_for(self, county_code: str) -> ContactLimits:
+        base = self.model_dump(exclude={"counties"})
+        return ContactLimits(**(base | self.counties.get(county_code, {})))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGOV_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -81,6 +137,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rules: RuleSettings = RuleSettings()
     limits: LimitSettings = LimitSettings()
+    contacts: ContactSettings = ContactSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

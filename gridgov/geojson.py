@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 
 import shapely
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from gridgov.errors import FieldError, InvalidGeometry
 from gridgov.geo import CoordSys, check_coordinates, transform_geometry
@@ -37,8 +37,22 @@ class MultiPolygonGeometry(BaseModel):
     coordinates: list[list[list[Position]]]
 
 
+def _area_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("Polygon", "MultiPolygon") else None
+
+
+# A callable discriminator so that a Point (or anything else) for an area is one Chinese error
+# with an English code, not pydantic's English "union_tag_invalid".
 AreaGeometry = Annotated[
-    PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type", description="GeoJSON 面")
+    Annotated[PolygonGeometry, Tag("Polygon")]
+    | Annotated[MultiPolygonGeometry, Tag("MultiPolygon")],
+    Discriminator(
+        _area_tag,
+        custom_error_type="geometry_type",
+        custom_error_message="几何类型应为面（Polygon/MultiPolygon）",
+    ),
+    Field(description="GeoJSON 面"),
 ]
 
 _POLYGONAL = {"Polygon", "MultiPolygon"}

@@ -2,6 +2,7 @@
 
 from gridgov.audit.models import AuditEntry
 from gridgov.auth.models import LoginAttempt, RefreshToken, User
+from gridgov.contacts.models import Contact
 from gridgov.db import Base
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
 from gridgov.households.models import Household
@@ -12,6 +13,7 @@ __all__ = [
     "AdminUnit",
     "AuditEntry",
     "Base",
+    "Contact",
     "Grid",
     "Household",
     "ImportJob",

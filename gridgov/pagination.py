@@ -27,3 +27,16 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         raise PayloadInvalid(
             [FieldError(["query", "cursor"], "分页游标无效", "invalid_cursor")]
         ) from exc
+
+
+def decode_id_cursor(cursor: str | None) -> int:
+    """The last id of the previous page (0 before the first), from a cursor of ``encode_cursor``.
+
+    A well-formed cursor carrying something other than a bigint id is as invalid as garbage.
+    """
+    if not cursor:
+        return 0
+    (key,) = decode_cursor(cursor, 1)
+    if isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= 2**63 - 1:
+        raise PayloadInvalid([FieldError(["query", "cursor"], "分页游标无效", "invalid_cursor")])
+    return key

@@ -21,6 +21,7 @@ class Perm(StrEnum):
     grids_write = "grids:write"
     households_write = "households:write"
     members_write = "members:write"
+    contacts_write = "contacts:write"
     import_boundaries = "imports:boundaries"
     import_households = "imports:households"
     users_write = "users:write"
@@ -37,6 +38,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.grids_write,
             Perm.households_write,
             Perm.members_write,
+            Perm.contacts_write,
             Perm.import_households,
             Perm.pii_read,
         }
@@ -48,6 +50,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.grids_write,
             Perm.households_write,
             Perm.members_write,
+            Perm.contacts_write,
             Perm.import_households,
             Perm.pii_read,
         }

@@ -103,7 +103,9 @@ def refresh(session: Session, *, token: str) -> TokenPair:
             .where(RefreshToken.family == row.family, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        raise Unauthenticated("刷新令牌已被使用，请重新登录", code="refresh_token_reused")
+        error = Unauthenticated("刷新令牌已被使用，请重新登录", code="refresh_token_reused")
+        error.commit = True  # the revocation must outlive the failed request
+        raise error
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Unauthenticated("用户已停用", code="user_inactive")

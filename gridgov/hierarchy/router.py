@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from gridgov.auth.permissions import Perm
 from gridgov.deps import (
@@ -33,10 +33,12 @@ from gridgov.hierarchy.schemas import (
     UnitRead,
     UnitUpdate,
 )
+from gridgov.inputs import NO_NUL, IdPath
 from gridgov.listing import render_page
 
 router = APIRouter()
 CODE_PATH = r"^[0-9]{6}([0-9]{3}){0,2}$"
+UnitCodePath = Annotated[str, Path(pattern=CODE_PATH, description="6/9/12 位区划代码")]
 
 
 # -- units --------------------------------------------------------------------------------------
@@ -52,7 +54,7 @@ def list_units(
     bbox: BBoxDep,
     level: Literal["county", "township", "village"] | None = None,
     parent_code: str | None = Query(None, pattern=CODE_PATH),
-    q: str | None = Query(None, max_length=50, description="名称或代码前缀"),
+    q: str | None = Query(None, max_length=50, pattern=NO_NUL, description="名称或代码前缀"),
     include_retired: bool = False,
     geometry: bool = Query(False, description="是否返回边界"),
 ) -> Response:
@@ -73,7 +75,9 @@ def list_units(
 
 
 @router.get("/units/{code}", tags=["units"], response_model=UnitRead, summary="行政单位详情")
-def get_unit(code: str, session: SessionDep, scope: ReadScope, coord_sys: CoordSysDep) -> UnitRead:
+def get_unit(
+    code: UnitCodePath, session: SessionDep, scope: ReadScope, coord_sys: CoordSysDep
+) -> UnitRead:
     return hierarchy_service.get_unit(session, scope, code, coord_sys=coord_sys)
 
 
@@ -88,7 +92,7 @@ def create_unit(
 
 @router.patch("/units/{code}", tags=["units"], response_model=UnitRead, summary="修改名称或边界")
 def update_unit(
-    code: str,
+    code: UnitCodePath,
     body: UnitUpdate,
     session: SessionDep,
     scope: Allowed(Perm.units_write),
@@ -98,7 +102,9 @@ def update_unit(
 
 
 @router.delete("/units/{code}", tags=["units"], status_code=204, summary="撤销（保留历史）")
-def retire_unit(code: str, session: SessionDep, scope: Allowed(Perm.units_write)) -> Response:
+def retire_unit(
+    code: UnitCodePath, session: SessionDep, scope: Allowed(Perm.units_write)
+) -> Response:
     hierarchy_service.retire_unit(session, scope, code)
     return Response(status_code=204)
 
@@ -113,7 +119,7 @@ def list_party_orgs(
     scope: ReadScope,
     page: PageDep,
     unit_code: str | None = Query(None, pattern=CODE_PATH),
-    q: str | None = Query(None, max_length=50),
+    q: str | None = Query(None, max_length=50, pattern=NO_NUL),
 ) -> Response:
     result = hierarchy_service.list_party_orgs(
         session, scope, unit_code=unit_code, q=q, limit=page[0], cursor=page[1]
@@ -124,7 +130,7 @@ def list_party_orgs(
 @router.get(
     "/party-orgs/{org_id}", tags=["party-orgs"], response_model=PartyOrgRead, summary="党组织详情"
 )
-def get_party_org(org_id: int, session: SessionDep, scope: ReadScope) -> PartyOrgRead:
+def get_party_org(org_id: IdPath, session: SessionDep, scope: ReadScope) -> PartyOrgRead:
     return hierarchy_service.get_party_org(session, scope, org_id)
 
 
@@ -145,7 +151,7 @@ def create_party_org(
     "/party-orgs/{org_id}", tags=["party-orgs"], response_model=PartyOrgRead, summary="修改党组织"
 )
 def update_party_org(
-    org_id: int, body: PartyOrgUpdate, session: SessionDep, scope: Allowed(Perm.party_orgs_write)
+    org_id: IdPath, body: PartyOrgUpdate, session: SessionDep, scope: Allowed(Perm.party_orgs_write)
 ) -> PartyOrgRead:
     return hierarchy_service.update_party_org(session, scope, org_id, body)
 
@@ -154,7 +160,7 @@ def update_party_org(
     "/party-orgs/{org_id}", tags=["party-orgs"], status_code=204, summary="删除党组织（无党员时）"
 )
 def delete_party_org(
-    org_id: int, session: SessionDep, scope: Allowed(Perm.party_orgs_write)
+    org_id: IdPath, session: SessionDep, scope: Allowed(Perm.party_orgs_write)
 ) -> Response:
     hierarchy_service.delete_party_org(session, scope, org_id)
     return Response(status_code=204)
@@ -173,7 +179,7 @@ def list_grids(
     bbox: BBoxDep,
     unit_code: str | None = Query(None, pattern=CODE_PATH, description="所属乡镇/村代码"),
     kind: Literal["general", "dedicated"] | None = None,
-    q: str | None = Query(None, max_length=50),
+    q: str | None = Query(None, max_length=50, pattern=NO_NUL),
     include_retired: bool = False,
     geometry: bool = Query(True, description="是否返回边界"),
 ) -> Response:
@@ -195,7 +201,7 @@ def list_grids(
 
 @router.get("/grids/{grid_id}", tags=["grids"], response_model=GridRead, summary="网格详情")
 def get_grid(
-    grid_id: int, session: SessionDep, scope: ReadScope, coord_sys: CoordSysDep
+    grid_id: IdPath, session: SessionDep, scope: ReadScope, coord_sys: CoordSysDep
 ) -> GridRead:
     return hierarchy_service.get_grid(session, scope, grid_id, coord_sys=coord_sys)
 
@@ -209,7 +215,7 @@ def create_grid(
 
 @router.patch("/grids/{grid_id}", tags=["grids"], response_model=GridRead, summary="修改网格")
 def update_grid(
-    grid_id: int,
+    grid_id: IdPath,
     body: GridUpdate,
     session: SessionDep,
     scope: Allowed(Perm.grids_write),
@@ -219,6 +225,6 @@ def update_grid(
 
 
 @router.delete("/grids/{grid_id}", tags=["grids"], status_code=204, summary="撤销网格（保留历史）")
-def retire_grid(grid_id: int, session: SessionDep, scope: Allowed(Perm.grids_write)) -> Response:
+def retire_grid(grid_id: IdPath, session: SessionDep, scope: Allowed(Perm.grids_write)) -> Response:
     hierarchy_service.retire_grid(session, scope, grid_id)
     return Response(status_code=204)

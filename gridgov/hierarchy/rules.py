@@ -23,6 +23,7 @@ LEVELS = ("county", "township", "village", "grid")
 CODE_LENGTH = {"county": 6, "township": 9, "village": 12, "grid": 15}
 PARENT_LEVEL = {"county": None, "township": "county", "village": "township", "grid": "village"}
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
+NAME_WIDTH = 100  # admin_units.name and grids.name
 
 
 @dataclass
@@ -48,6 +49,7 @@ class AreaStage:
         self.loc_prefix = list(loc_prefix)
         self.refs: dict[int, str | None] = {}
         self.single = False
+        self.nul_fields: list[tuple[int, str]] = []
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -66,7 +68,14 @@ class AreaStage:
             for row in rows:
                 self.refs[row.idx] = row.ref
                 wkb = None if row.geom is None else _ewkb(row.geom)
-                copy.write_row((row.idx, row.target_id, row.code, row.name, wkb))
+                # PostgreSQL text cannot hold NUL: such a value is reported, never sent.
+                for field, value in (("code", row.code), ("name", row.name)):
+                    if isinstance(value, str) and "\x00" in value:
+                        self.nul_fields.append((row.idx, field))
+                code, name = (
+                    v.replace("\x00", "") if isinstance(v, str) else v for v in (row.code, row.name)
+                )
+                copy.write_row((row.idx, row.target_id, code, name, wkb))
                 count += 1
         self.single = count == 1
         if count > 50:
@@ -113,7 +122,18 @@ class AreaStage:
     def _check_codes(self, county_code: str) -> list[FieldError]:
         length = CODE_LENGTH[self.level]
         label = LEVEL_LABEL[self.level]
-        errors = []
+        errors = [
+            self._error(idx, field, "文本中不能包含空字符（\\0）", "nul_character")
+            for idx, field in self.nul_fields
+        ]
+        for r in self._rows(
+            "SELECT idx FROM {stage} WHERE length(name) > :width ORDER BY idx", width=NAME_WIDTH
+        ):
+            errors.append(
+                self._error(
+                    r.idx, "name", f"{label}名称过长（最多 {NAME_WIDTH} 个字符）", "name_too_long"
+                )
+            )
         for r in self._rows(
             "SELECT idx, code, name FROM {stage} "
             "WHERE code IS NULL OR code !~ ('^[0-9]{' || :n || '}$') "

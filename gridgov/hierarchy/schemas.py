@@ -3,26 +3,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from gridgov.geojson import AreaGeometry
+from gridgov.inputs import EntityId, InputModel
 
 UnitLevel = Literal["county", "township", "village"]
 OrgKind = Literal["committee", "general_branch", "branch"]
 
 
-class UnitCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UnitCreate(InputModel):
     code: str = Field(pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", description="6/9/12 位区划代码")
     name: str = Field(min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
     valid_from: date | None = None
 
 
-class UnitUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UnitUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
     version: int | None = Field(None, description="乐观锁：读取时的版本号")
@@ -43,9 +40,7 @@ class UnitRead(BaseModel):
     updated_at: datetime
 
 
-class PartyOrgCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PartyOrgCreate(InputModel):
     unit_code: str = Field(pattern=r"^[0-9]{9}([0-9]{3})?$", description="所在村（或乡镇）代码")
     name: str = Field(min_length=1, max_length=100)
     kind: OrgKind = Field(description="committee 党委 / general_branch 党总支 / branch 党支部")
@@ -53,9 +48,7 @@ class PartyOrgCreate(BaseModel):
     secretary_phone: str | None = Field(None, pattern=r"^[0-9+\- ]{5,20}$")
 
 
-class PartyOrgUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PartyOrgUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     kind: OrgKind | None = None
     secretary_name: str | None = Field(None, max_length=50)
@@ -80,21 +73,17 @@ class PartyOrgPage(BaseModel):
     next: str | None = None
 
 
-class GridCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GridCreate(InputModel):
     code: str = Field(pattern=r"^[0-9]{15}$", description="村代码 + 3 位序号（900–999 专属网格）")
     name: str = Field(min_length=1, max_length=100)
     geometry: AreaGeometry
-    chief_member_id: int | None = None
+    chief_member_id: EntityId | None = None
 
 
-class GridUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GridUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
-    chief_member_id: int | None = None
+    chief_member_id: EntityId | None = None
     version: int | None = None
 
 

@@ -29,7 +29,7 @@ from gridgov.hierarchy.schemas import (
 )
 from gridgov.listing import BBox, PageResult
 from gridgov.members.models import PartyMember
-from gridgov.pagination import decode_cursor, encode_cursor
+from gridgov.pagination import decode_id_cursor, encode_cursor
 
 LEVEL_BY_LENGTH = {6: "county", 9: "township", 12: "village"}
 
@@ -51,9 +51,12 @@ def _raise_rules(errors: list[FieldError], *, single: bool) -> None:
         return
     if single:
         # A single write naming a parent outside the caller's scope: not found, not "invalid".
+        # The same answer whether the parent is missing or merely out of scope (no leak).
         for e in errors:
             if e.code == "parent_not_found":
-                raise NotFound("上级单位")
+                exc = NotFound("上级单位", code="parent_not_found")
+                exc.detail, exc.errors = e.msg, [e]
+                raise exc
     raise RuleViolation(errors)
 
 
@@ -80,7 +83,7 @@ def _page(rows: Sequence[Any], limit: int, key: str = "id") -> PageResult:
 
 
 def _after(cursor: str | None) -> int:
-    return int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    return decode_id_cursor(cursor)
 
 
 # -- units --------------------------------------------------------------------------------------
@@ -140,13 +143,16 @@ def _unit_row(session: Session, scope: Scope, code: str, *, lock: bool = False) 
 
 
 def get_unit(session: Session, scope: Scope, code: str, *, coord_sys: CoordSys) -> UnitRead:
-    unit = _unit_row(session, scope, code)
+    return _unit_read(session, _unit_row(session, scope, code).id, coord_sys=coord_sys)
+
+
+def _unit_read(session: Session, unit_id: int, *, coord_sys: CoordSys) -> UnitRead:
     row = session.execute(
         text(
             f"SELECT {UNIT_COLUMNS}, ST_AsGeoJSON(u.geom, 7) AS geometry FROM admin_units u "
             "LEFT JOIN admin_units p ON p.id = u.parent_id WHERE u.id = :id"
         ),
-        {"id": unit.id},
+        {"id": unit_id},
     ).one()
     data = dict(row._mapping)
     data["geometry"] = to_geojson(data["geometry"], coord_sys)
@@ -231,7 +237,8 @@ def create_unit(
         entity_id=unit.code,
         after=audit.snapshot(unit),
     )
-    return get_unit(session, scope, unit.code, coord_sys=coord_sys)
+    # The caller's scope was computed before this unit existed; its parent was in scope.
+    return _unit_read(session, unit.id, coord_sys=coord_sys)
 
 
 def update_unit(

@@ -23,6 +23,7 @@ from gridgov.households.schemas import (
     HouseholdRemove,
     HouseholdUpdate,
 )
+from gridgov.inputs import NO_NUL, IdPath
 from gridgov.listing import render_page
 
 router = APIRouter(prefix="/households", tags=["households"])
@@ -45,9 +46,9 @@ def list_households(
     bbox: BBoxDep,
     unit_code: str | None = Query(None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$"),
     grid_code: str | None = Query(None, pattern=r"^[0-9]{15}$"),
-    tag: str | None = Query(None, max_length=20, description="重点人群标签"),
-    flag: str | None = Query(None, max_length=30, description="如 outside_grid"),
-    q: str | None = Query(None, max_length=50, description="户主、地址或台账编号"),
+    tag: str | None = Query(None, max_length=20, pattern=NO_NUL, description="重点人群标签"),
+    flag: str | None = Query(None, max_length=30, pattern=NO_NUL, description="如 outside_grid"),
+    q: str | None = Query(None, max_length=50, pattern=NO_NUL, description="户主、地址或台账编号"),
     include_removed: bool = False,
     geometry: bool = True,
     pii: bool = PII_QUERY,
@@ -78,7 +79,7 @@ def list_households(
 
 @router.get("/{household_id}", response_model=HouseholdRead, summary="户详情")
 def get_household(
-    household_id: int,
+    household_id: IdPath,
     session: SessionDep,
     scope: ReadScope,
     coord_sys: CoordSysDep,
@@ -102,7 +103,7 @@ def create_household(
 
 @router.patch("/{household_id}", response_model=HouseholdRead, summary="修改户信息或位置")
 def update_household(
-    household_id: int,
+    household_id: IdPath,
     body: HouseholdUpdate,
     session: SessionDep,
     scope: Allowed(Perm.households_write),
@@ -115,7 +116,7 @@ def update_household(
 
 @router.post("/{household_id}/remove", status_code=204, summary="注销（迁出、合户等，保留记录）")
 def remove_household(
-    household_id: int,
+    household_id: IdPath,
     body: HouseholdRemove,
     session: SessionDep,
     scope: Allowed(Perm.households_write),

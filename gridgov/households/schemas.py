@@ -3,20 +3,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
+from gridgov.inputs import InputModel
 
 
-class _HouseholdFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _invalid(code: str, message: str) -> PydanticCustomError:
+    """A field error with our own code (same as the importers'), its Chinese message verbatim."""
+    return PydanticCustomError(code, "{detail}", {"detail": message})
 
+
+class _HouseholdFields(InputModel):
     @field_validator("phone", check_fields=False)
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         if value is not None and (problem := phone_problem(value)):
-            raise ValueError(problem)
+            raise _invalid("invalid_phone", problem)
         return value
 
     @field_validator("id_number", check_fields=False)
@@ -25,7 +30,7 @@ class _HouseholdFields(BaseModel):
         if value is not None:
             value = value.strip().upper()
             if problem := id_number_problem(value):
-                raise ValueError(problem)
+                raise _invalid("invalid_id_number", problem)
         return value
 
     @field_validator("tags", check_fields=False)
@@ -35,7 +40,7 @@ class _HouseholdFields(BaseModel):
             return value
         tags, unknown = parse_tags(value)
         if unknown:
-            raise ValueError(f"未知的重点人群标签：{'、'.join(unknown)}")
+            raise _invalid("unknown_tag", f"未知的重点人群标签：{'、'.join(unknown)}")
         return tags
 
 
@@ -66,8 +71,7 @@ class HouseholdUpdate(_HouseholdFields):
     version: int | None = None
 
 
-class HouseholdRemove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HouseholdRemove(InputModel):
     reason: str = Field(min_length=1, max_length=200, description="注销原因（迁出、合户等）")
 
 

@@ -29,7 +29,7 @@ from gridgov.households.validation import (
     phone_problem,
 )
 from gridgov.listing import BBox, PageResult
-from gridgov.pagination import decode_cursor, encode_cursor
+from gridgov.pagination import decode_id_cursor, encode_cursor
 
 OUTSIDE_GRID = "outside_grid"
 
@@ -95,6 +95,22 @@ class HouseholdWriteResult:
     outside_grid: int = 0
 
 
+# Widths of the households columns (models.py) that a row's text must fit.
+TEXT_WIDTHS = {
+    "head_name": 50,
+    "external_id": 64,
+    "phone": 20,
+    "id_number": 18,
+    "address": 200,
+    "hamlet": 50,
+}
+
+
+def _text(value: str | None) -> str | None:
+    """A value COPY can carry (the row is already reported if it held a NUL)."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _row_errors(row: HouseholdRow, loc: list[str | int]) -> tuple[list[FieldError], list[str]]:
     """Field checks in Python; returns (errors, canonical tags)."""
     ref = row.ref or row.external_id
@@ -107,6 +123,18 @@ def _row_errors(row: HouseholdRow, loc: list[str | int]) -> tuple[list[FieldErro
         err("head_name", "户主姓名不能为空", "missing_head_name")
     elif len(row.head_name) > 50:
         err("head_name", "户主姓名过长", "head_name_too_long")
+    # Column widths and PostgreSQL's ban on NUL: an import row breaking them is reported, not
+    # left to fail the whole COPY as a server error.
+    for name, width in TEXT_WIDTHS.items():
+        value = getattr(row, name)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            err(name, "文本中不能包含空字符（\\0）", "nul_character")
+        elif name != "head_name" and len(value.strip()) > width:
+            err(name, f"内容过长（最多 {width} 个字符）", "too_long")
+    if isinstance(row.tags, str | list) and "\x00" in str(row.tags):
+        err("tags", "文本中不能包含空字符（\\0）", "nul_character")
     if row.phone and (problem := phone_problem(row.phone)):
         err("phone", problem, "invalid_phone")
     if row.id_number and (problem := id_number_problem(row.id_number)):
@@ -171,18 +199,18 @@ def write_households(
                 (
                     row.idx,
                     row.target_id,
-                    row.external_id,
-                    row.village_code,
-                    row.head_name,
-                    phone or None,
-                    row.id_number.strip().upper() if row.id_number else None,
-                    row.address,
-                    row.hamlet,
-                    row.size,
+                    _text(row.external_id),
+                    _text(row.village_code),
+                    _text(row.head_name),
+                    _text(phone) or None,
+                    _text(row.id_number.strip().upper()) if row.id_number else None,
+                    _text(row.address),
+                    _text(row.hamlet),
+                    row.size if isinstance(row.size, int) and 1 <= row.size <= 30 else None,
                     tags,
                     row.lon,
                     row.lat,
-                    row.ref or row.external_id,
+                    _text(row.ref or row.external_id),
                 )
             )
             count += 1
@@ -421,11 +449,13 @@ def list_households(
         sql += " AND h.flags @> ARRAY[CAST(:flag AS varchar)]"
         params["flag"] = flag
     if q:
-        sql += " AND (h.head_name LIKE :q OR h.address LIKE :q OR h.external_id = :qe)"
+        # Names are personal information: a role that may not read them may not search by them.
+        name = "h.head_name LIKE :q OR " if scope.can(Perm.pii_read) else ""
+        sql += f" AND ({name}h.address LIKE :q OR h.external_id = :qe)"
         params.update(q=f"%{q}%", qe=q)
     clause, bparams = bbox_filter("h.geom", bbox, coord_sys)
     sql += clause + " ORDER BY h.id LIMIT :limit_plus"
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    after = decode_id_cursor(cursor)
     params.update(bparams, after=after, limit_plus=limit + 1)
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
@@ -585,6 +615,11 @@ def update_household(
     )
     if result.errors:
         raise RuleViolation(result.errors)
+    if data.location is not None:
+        # Moved to another village: its contacts there no longer hold.
+        from gridgov.contacts import service as contacts_service
+
+        contacts_service.end_for_household(session, scope, household.id, reason=None)
     session.refresh(household)
     audit.record(
         session,
@@ -608,6 +643,11 @@ def remove_household(session: Session, scope: Scope, household_id: int, *, reaso
     household.removed_at = datetime.now(UTC)
     household.removed_reason = reason
     session.flush()
+    from gridgov.contacts import service as contacts_service  # late: contacts builds on households
+
+    contacts_service.end_for_household(
+        session, scope, household.id, reason="household_removed", note=reason
+    )
     audit.record(
         session,
         scope,

@@ -19,6 +19,7 @@ from gridgov.deps import (
     next_url,
 )
 from gridgov.households import service as households_service
+from gridgov.inputs import NO_NUL, IdPath
 from gridgov.listing import render_page
 from gridgov.members import service as members_service
 from gridgov.members.schemas import MemberCreate, MemberLeave, MemberRead, MemberUpdate
@@ -45,7 +46,7 @@ def list_members(
     grid_code: str | None = Query(None, pattern=r"^[0-9]{15}$"),
     status: Literal["full", "probationary"] | None = None,
     flowing: bool | None = None,
-    q: str | None = Query(None, max_length=50),
+    q: str | None = Query(None, max_length=50, pattern=NO_NUL),
     include_left: bool = False,
     geometry: bool = False,
     pii: bool = PII_QUERY,
@@ -76,7 +77,7 @@ def list_members(
 
 @router.get("/{member_id}", response_model=MemberRead, summary="党员详情")
 def get_member(
-    member_id: int,
+    member_id: IdPath,
     session: SessionDep,
     scope: ReadScope,
     coord_sys: CoordSysDep,
@@ -98,7 +99,7 @@ def create_member(
 
 @router.patch("/{member_id}", response_model=MemberRead, summary="修改党员信息")
 def update_member(
-    member_id: int,
+    member_id: IdPath,
     body: MemberUpdate,
     session: SessionDep,
     scope: Allowed(Perm.members_write),
@@ -109,7 +110,7 @@ def update_member(
 
 @router.post("/{member_id}/leave", status_code=204, summary="党员离开（迁出、去世、转出）")
 def leave(
-    member_id: int, body: MemberLeave, session: SessionDep, scope: Allowed(Perm.members_write)
+    member_id: IdPath, body: MemberLeave, session: SessionDep, scope: Allowed(Perm.members_write)
 ) -> Response:
     members_service.leave(session, scope, member_id, reason=body.reason)
     return Response(status_code=204)

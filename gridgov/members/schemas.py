@@ -3,22 +3,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.households.validation import id_number_problem, phone_problem
+from gridgov.inputs import EntityId, InputModel
+
+
+def _invalid(code: str, message: str) -> PydanticCustomError:
+    """A field error with our own code (same as the importers'), its Chinese message verbatim."""
+    return PydanticCustomError(code, "{detail}", {"detail": message})
+
 
 MemberStatus = Literal["full", "probationary"]
 
 
-class _MemberFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _MemberFields(InputModel):
     @field_validator("phone", check_fields=False)
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         if value is not None and (problem := phone_problem(value)):
-            raise ValueError(problem)
+            raise _invalid("invalid_phone", problem)
         return value
 
     @field_validator("id_number", check_fields=False)
@@ -27,13 +33,13 @@ class _MemberFields(BaseModel):
         if value is not None:
             value = value.strip().upper()
             if problem := id_number_problem(value):
-                raise ValueError(problem)
+                raise _invalid("invalid_id_number", problem)
         return value
 
 
 class MemberCreate(_MemberFields):
     name: str = Field(min_length=1, max_length=50)
-    party_org_id: int = Field(description="所属党组织")
+    party_org_id: EntityId = Field(description="所属党组织")
     grid_code: str | None = Field(None, pattern=r"^[0-9]{15}$", description="所在/服务网格")
     gender: Literal["M", "F"] | None = None
     phone: str | None = Field(None, max_length=20)
@@ -61,8 +67,7 @@ class MemberUpdate(_MemberFields):
     version: int | None = None
 
 
-class MemberLeave(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MemberLeave(InputModel):
     reason: str = Field(
         min_length=1, max_length=200, description="离开原因（迁出、去世、组织关系转出）"
     )

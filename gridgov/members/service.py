@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov.audit import service as audit
+from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
@@ -18,7 +19,7 @@ from gridgov.households.service import mask_row
 from gridgov.listing import BBox, PageResult
 from gridgov.members.models import PartyMember
 from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
-from gridgov.pagination import decode_cursor, encode_cursor
+from gridgov.pagination import decode_id_cursor, encode_cursor
 
 MEMBER_COLUMNS = """
     m.id, m.county_code, m.party_org_id, o.name AS party_org_name, v.code AS village_code,
@@ -76,11 +77,12 @@ def list_members(
         sql += " AND m.flowing = :flowing"
         params["flowing"] = flowing
     if q:
-        sql += " AND m.name LIKE :q"
+        # Names are personal information: without pii:read a name search finds nothing.
+        sql += " AND m.name LIKE :q" if scope.can(Perm.pii_read) else " AND false"
         params["q"] = f"%{q}%"
     clause, bparams = bbox_filter("m.geom", bbox, coord_sys)
     sql += clause + " ORDER BY m.id LIMIT :limit_plus"
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else 0
+    after = decode_id_cursor(cursor)
     params.update(bparams, after=after, limit_plus=limit + 1)
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
@@ -241,6 +243,9 @@ def leave(session: Session, scope: Scope, member_id: int, *, reason: str) -> Non
         .values(chief_member_id=None)
     )
     session.flush()
+    from gridgov.contacts import service as contacts_service  # late: contacts builds on members
+
+    contacts_service.end_for_member(session, scope, member.id, reason="member_left", note=reason)
     audit.record(
         session,
         scope,
