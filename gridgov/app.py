@@ -262,7 +262,10 @@ def api_router() -> APIRouter:
     from gridgov.hierarchy.router import router as hierarchy_router
     from gridgov.households.router import router as households_router
     from gridgov.imports.router import router as imports_router
+    from gridgov.issues.router import router as issues_router
     from gridgov.members.router import router as members_router
+    from gridgov.sync.router import router as sync_router
+    from gridgov.visits.router import router as visits_router
 
     api = APIRouter(prefix="/api/v1")
     for router in (
@@ -273,6 +276,9 @@ def api_router() -> APIRouter:
         imports_router,
         members_router,
         contacts_router,
+        visits_router,
+        sync_router,
+        issues_router,
         audit_router,
     ):
         api.include_router(router)
@@ -288,10 +294,19 @@ def create_app() -> FastAPI:
         description="行政村党组织—网格—党员联系户 后端接口。错误统一为 application/problem+json。",
         generate_unique_id_function=operation_id,
     )
+    from gridgov.gis.router import exports_router, qa_router, tiles_router
+    from gridgov.gis.router import router as ogc_router
     from gridgov.ops.router import router as ops_router
 
     app.include_router(ops_router)
     app.include_router(api_router())
+    from gridgov.issues.open311_router import router as open311_router
+
+    app.include_router(open311_router)
+    app.include_router(ogc_router)
+    app.include_router(tiles_router)
+    app.include_router(exports_router)
+    app.include_router(qa_router)
     app.add_exception_handler(errors.DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

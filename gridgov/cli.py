@@ -323,6 +323,91 @@ def schemas(
     console.print(f"[green]已生成 {len(written)} 个文件到 {out}/[/green]")
 
 
+# -- exports ------------------------------------------------------------------------------------
+
+
+@app.command("export")
+def export_layer(
+    layer: str = typer.Argument(..., help="图层：counties/townships/villages/grids/households"),
+    fmt: str = typer.Option(
+        "gpkg", "--format", help="gpkg（默认）/ shp.zip / kml / fgb / xlsx / geojson / ndjson / csv"
+    ),
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="输出文件"),
+    county: str | None = typer.Option(None, help="县代码（6 位；库中只有一个县时可省略）"),
+    where: list[str] = typer.Option(
+        [], "--filter", help="属性筛选 名称=值，可重复，如 --filter village_code=439902100201"
+    ),
+    bbox: str | None = typer.Option(None, help="minLon,minLat,maxLon,maxLat（WGS84）"),
+    crs: str | None = typer.Option(None, help="EPSG:4326（默认）或 EPSG:4490（CGCS2000）"),
+    coord_sys: str | None = typer.Option(None, help="wgs84 / gcj02 / bd09（仅文件格式）"),
+    encoding: str | None = typer.Option(None, help="Shapefile 编码：utf-8（默认）或 gbk"),
+    pii: bool = typer.Option(False, "--pii", help="住户含户主姓名和电话（记入审计）"),
+) -> None:
+    """导出图层（与接口 /api/v1/exports 相同的服务，以系统身份覆盖全县）。"""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from sqlalchemy import select
+
+    from gridgov.auth.scope import system_scope
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+    from gridgov.gis import exports as exports_service
+    from gridgov.hierarchy.models import AdminUnit
+
+    query: list[tuple[str, str]] = []
+    for item in where:
+        name, sep, value = item.partition("=")
+        if not sep:
+            console.print(f"[red]--filter 应写成 名称=值：{item}[/red]")
+            raise typer.Exit(2)
+        query.append((name, value))
+    options = {"bbox": bbox, "crs": crs, "coord_sys": coord_sys, "encoding": encoding}
+    query += [(k, v) for k, v in options.items() if v is not None]
+    if pii:
+        query.append(("pii", "true"))
+    try:
+        with (
+            session_scope() as session,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar,
+        ):
+            if county is None:
+                codes = session.scalars(
+                    select(AdminUnit.code).where(
+                        AdminUnit.level == "county", AdminUnit.valid_to.is_(None)
+                    )
+                ).all()
+                if len(codes) != 1:
+                    console.print("[red]库中有多个县（或没有县），请用 --county 指定[/red]")
+                    raise typer.Exit(1)
+                county = codes[0]
+            scope = system_scope(session, county)
+            if scope.unit_id is None:
+                console.print(f"[red]县 {county} 不存在[/red]")
+                raise typer.Exit(1)
+            task = bar.add_task("查询……")
+
+            def progress(rows: int) -> None:
+                bar.update(task, description=f"已写入 {rows} 条")
+
+            result = exports_service.export(session, scope, layer, fmt, query, progress)
+            size = 0
+            with out.open("wb") as handle:
+                for chunk in result.chunks:
+                    handle.write(chunk)
+                    size += len(chunk)
+                    bar.update(task, description=f"已写出 {size:,} 字节")
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        _print_import_errors([e.as_dict() for e in exc.errors])
+        raise typer.Exit(1) from exc
+    console.print(f"[green]已导出 {layer} → {out}（{size:,} 字节）[/green]")
+
+
 # -- contacts -----------------------------------------------------------------------------------
 
 contacts_app = typer.Typer(help="党员联系户", no_args_is_help=True)
@@ -412,6 +497,32 @@ def contacts_auto_assign(
     console.print("耗时：" + "，".join(f"{k} {v:.2f}s" for k, v in plan.seconds.items()))
     if plan.applied:
         console.print(f"[green]已写入，批次 {plan.batch_id}[/green]")
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+jobs_app = typer.Typer(help="后台任务：事件超时自动上报", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("run")
+def jobs_run(limit: int = typer.Option(500, min=1, help="每次最多处理的事件数")) -> None:
+    """执行一次：超过时限系数的事件自动上报上一级（可多个进程同时运行）。"""
+    from gridgov.issues import jobs
+
+    result = jobs.run_once(limit=limit)
+    console.print(f"自动上报 {len(result.escalated)} 件事件")
+
+
+@jobs_app.command("serve")
+def jobs_serve(
+    interval: int = typer.Option(60, min=1, help="两次执行的间隔（秒）"),
+    limit: int = typer.Option(500, min=1, help="每次最多处理的事件数"),
+) -> None:
+    """常驻运行：每隔 interval 秒执行一次 jobs run。"""
+    from gridgov.issues import jobs
+
+    jobs.serve(interval, limit=limit)
 
 
 if __name__ == "__main__":

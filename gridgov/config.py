@@ -127,6 +127,48 @@ class ContactSettings(ContactLimits):
         return ContactLimits(**(base | self.counties.get(county_code, {})))
 
 
+class IssueSettings(BaseModel):
+    """事件 deadlines: the working day (Asia/Shanghai) and when overdue issues escalate."""
+
+    workday_start_hour: int = Field(9, ge=0, le=23)
+    workday_end_hour: int = Field(17, ge=1, le=24)
+    # An issue escalates automatically once this multiple of its SLA has passed.
+    escalation_factor: float = Field(1.5, ge=1.0, le=10.0)
+    reopen_days: int = Field(7, ge=0, le=365)
+    duplicate_radius_m: float = Field(50.0, ge=0, le=10_000)
+    duplicate_days: int = Field(7, ge=0, le=365)
+    # How far (m) a reporter may move an issue into a neighbouring grid when confirming it.
+    grid_correction_m: float = Field(200.0, ge=0, le=5000)
+    # Open311 api_key → username of the account its reports are filed as.
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _day_order(self) -> IssueSettings:
+        if self.workday_start_hour >= self.workday_end_hour:
+            raise ValueError("issues: workday_start_hour must be before workday_end_hour")
+        return self
+
+
+class VisitSettings(BaseModel):
+    """Thresholds of the server-side visit checks (DESIGN §6) and photo limits."""
+
+    # A visit farther than this from the household, plus its reported GPS accuracy, is flagged.
+    distance_m: float = Field(150.0, gt=0, le=10_000)
+    # Accuracy worse than this (or none at all with a position) is flagged; it also caps how far
+    # a poor fix may stretch the distance threshold.
+    accuracy_max_m: float = Field(100.0, gt=0, le=10_000)
+    # Faster than this between one person's consecutive visits is impossible on village roads.
+    max_speed_kmh: float = Field(120.0, gt=0, le=1000)
+    future_tolerance_minutes: int = Field(10, ge=0, le=24 * 60)
+    max_upload_delay_days: int = Field(7, ge=1, le=365)
+    # burst_count visits (or more) by one person within burst_minutes are flagged.
+    burst_count: int = Field(5, ge=2, le=1000)
+    burst_minutes: int = Field(10, ge=1, le=24 * 60)
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # Visit intervals in days per household tag, per county: {"439902": {"低保户": 60}}.
+    intervals: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGOV_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -138,6 +180,8 @@ class Settings(BaseSettings):
     rules: RuleSettings = RuleSettings()
     limits: LimitSettings = LimitSettings()
     contacts: ContactSettings = ContactSettings()
+    visits: VisitSettings = VisitSettings()
+    issues: IssueSettings = IssueSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

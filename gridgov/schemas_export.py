@@ -35,6 +35,16 @@ Errors are RFC 9457 `application/problem+json` objects (`type`, `title`, `status
 def payload_models() -> list[tuple[type[BaseModel], str]]:
     """(model, mode) of every published payload: "validation" for input, "serialization" out."""
     from gridgov.auth.schemas import MeRead, RefreshRequest, TokenResponse
+    from gridgov.contacts.schemas import (
+        AutoAssign,
+        AutoAssignPlan,
+        ContactCreate,
+        ContactEnd,
+        ContactRead,
+        CoverageReport,
+        HouseholdContacts,
+        ReleaseResult,
+    )
     from gridgov.hierarchy.schemas import (
         GridCreate,
         GridRead,
@@ -61,8 +71,24 @@ def payload_models() -> list[tuple[type[BaseModel], str]]:
         MemberCreate,
         MemberUpdate,
         RefreshRequest,
+        ContactCreate,
+        ContactEnd,
+        AutoAssign,
     ]
     outputs = [HouseholdRead, GridRead, UnitRead, PartyOrgRead, MemberRead, TokenResponse, MeRead]
+    outputs += [ContactRead, HouseholdContacts, CoverageReport, ReleaseResult, AutoAssignPlan]
+    from gridgov.visits import schemas as visits
+
+    inputs += [visits.VisitIn, visits.VisitBatch, visits.VisitReview]
+    outputs += [visits.VisitRead, visits.VisitBatchResult, visits.AttachmentRead]
+    outputs += [visits.DueHousehold]
+    from gridgov.sync.schemas import SyncPage
+
+    outputs += [SyncPage]
+    from gridgov.issues import schemas as issues
+
+    inputs += [issues.IssueCreate, issues.TransitionCreate]
+    outputs += [issues.IssueRead]
     return [(m, "validation") for m in inputs] + [(m, "serialization") for m in outputs]
 
 

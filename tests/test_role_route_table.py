@@ -32,6 +32,14 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
+    # Open311 GeoReport v2: public reads; reports carry an api_key in the form instead.
+    ("GET", "/open311/v2/discovery.{fmt}"),
+    ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"),
+    ("GET", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"),
+    ("GET", "/open311/v2/tokens/{token_id}.{fmt}"),
 }
 # Served by FastAPI itself (not APIRoutes): the OpenAPI document and the docs pages.
 PUBLIC_DOCS = ("/openapi.json", "/docs")
@@ -86,6 +94,20 @@ def path_values(world: World) -> dict[str, str]:
         "org_id": str(world.orgs[VILLAGE_A]),
         "job_id": str(uuid.uuid4()),  # no such job: a permitted caller gets 404
         "contact_id": "999999999",  # no such contact: a permitted caller gets 404
+        "visit_id": "999999999",  # no such visit: a permitted caller gets 404
+        "attachment_id": str(uuid.uuid4()),  # no such photo: 404 (GET) or 415 (PUT of "{}")
+        "collection_id": "grids",
+        "feature_id": str(world.grids[GRID_A1]),
+        "layer": "grids",
+        "check": "grid_gaps",
+        "z": "0",
+        "x": "0",
+        "y": "0",
+        "issue_id": "999999999",  # no such issue: a permitted caller gets 404
+        "fmt": "json",
+        "service_code": "0201",
+        "service_request_id": "999999999",
+        "token_id": str(uuid.uuid4()),
     }
 
 

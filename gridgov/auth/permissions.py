@@ -27,10 +27,23 @@ class Perm(StrEnum):
     users_write = "users:write"
     audit_read = "audit:read"
     pii_read = "pii:read"
+    issues_report = "issues:report"
+    issues_handle = "issues:handle"
+    visits_write = "visits:write"
+    visits_review = "visits:review"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
-    Role.grid_member: frozenset({Perm.read, Perm.households_write, Perm.pii_read}),
+    Role.grid_member: frozenset(
+        {
+            Perm.read,
+            Perm.households_write,
+            Perm.pii_read,
+            Perm.issues_report,
+            Perm.issues_handle,
+            Perm.visits_write,
+        }
+    ),
     Role.village_admin: frozenset(
         {
             Perm.read,
@@ -41,6 +54,10 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.contacts_write,
             Perm.import_households,
             Perm.pii_read,
+            Perm.issues_report,
+            Perm.issues_handle,
+            Perm.visits_write,
+            Perm.visits_review,
         }
     ),
     Role.township_admin: frozenset(
@@ -53,6 +70,10 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.contacts_write,
             Perm.import_households,
             Perm.pii_read,
+            Perm.issues_report,
+            Perm.issues_handle,
+            Perm.visits_write,
+            Perm.visits_review,
         }
     ),
     Role.county_admin: frozenset(set(Perm)),

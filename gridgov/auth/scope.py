@@ -17,7 +17,9 @@ from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm, allowed
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
 from gridgov.households.models import Household
+from gridgov.issues.models import Issue
 from gridgov.members.models import PartyMember
+from gridgov.visits.models import Visit
 
 SUBTREE_SQL = text(
     """
@@ -65,7 +67,7 @@ class Scope:
             if self.grid_bound:
                 return Grid.id == self.grid_id
             return Grid.village_id.in_(self.village_ids) if self.village_ids else false()
-        if model in (Household, PartyMember):
+        if model in (Household, PartyMember, Issue, Visit):
             if self.grid_bound:
                 return model.grid_id == self.grid_id
             return model.village_id.in_(self.village_ids) if self.village_ids else false()
@@ -78,7 +80,7 @@ class Scope:
         """A WHERE fragment and its parameters for SQL-built reads (exports, tiles, pages)."""
         if kind == "unit":
             return f"{alias}.id = ANY(:scope_unit_ids)", {"scope_unit_ids": sorted(self.unit_ids)}
-        if kind in ("grid", "household", "member"):
+        if kind in ("grid", "household", "member", "issue", "visit"):
             column = "id" if kind == "grid" else "grid_id"
             if self.grid_bound:
                 return f"{alias}.{column} = :scope_grid_id", {"scope_grid_id": self.grid_id}

@@ -374,6 +374,16 @@ def _constraint(exc: IntegrityError) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
+def _active_primary(session: Session, household_id: int) -> Contact | None:
+    return session.scalar(
+        select(Contact).where(
+            Contact.household_id == household_id,
+            Contact.role == "primary",
+            Contact.valid_to.is_(None),
+        )
+    )
+
+
 def _insert(session: Session, contact: Contact) -> None:
     """Insert in a savepoint so the database's verdict becomes a 409, not a 500."""
     try:
@@ -385,6 +395,12 @@ def _insert(session: Session, contact: Contact) -> None:
         if name == "uq_contacts_active_primary":
             raise Conflict("该户已有主要联系人（可能刚被他人指定）", code="primary_exists") from exc
         if name == "ex_contacts_primary_overlap":
+            # Both constraints catch a racing second primary; whichever PostgreSQL checks
+            # first, the answer names what the caller ran into.
+            if contact.valid_to is None and _active_primary(session, contact.household_id):
+                raise Conflict(
+                    "该户已有主要联系人（可能刚被他人指定）", code="primary_exists"
+                ) from exc
             raise Conflict(
                 "该户在这段时间已有主要联系人，时间段不能重叠", code="primary_overlap"
             ) from exc
@@ -451,13 +467,7 @@ def assign_contact(session: Session, scope: Scope, data: ContactCreate) -> Conta
     if errors:
         raise RuleViolation(errors)
 
-    current = session.scalar(
-        select(Contact).where(
-            Contact.household_id == household.id,
-            Contact.role == "primary",
-            Contact.valid_to.is_(None),
-        )
-    )
+    current = _active_primary(session, household.id)
     if data.role == "primary" and current is not None:
         if current.member_id == member.id:
             raise Conflict("该党员已是此户的主要联系人", code="already_assigned")
@@ -909,7 +919,8 @@ def build_plan(
     plan.villages = len(unit.village_ids)
     plan.households = len(hh["id"])
     plan.solutions = list(solutions)
-    rows_h = [r for r in unit.problem_households]
+    rows_h = unit.problem_households
+    # solver member indices → row numbers of ``members``
     chosen = [
         np.where(s.member >= 0, rm[np.maximum(s.member, 0)], -1)
         if len(rm)

@@ -243,8 +243,14 @@ def _solve_certified(
     slot_tail, slot_cap, slot_cost = _slots(p, model, room)
     worst_arc = units * (model.max_distance_m + model.grid_penalty_m + model.hamlet_penalty_m) + 1
     worst_slot = int(slot_cost.max()) if len(slot_cost) else 0
-    # Larger than any alternating path can save, so coverage always comes first.
-    uncovered_cost = (2 * len(active) + 2) * (int(worst_arc) + worst_slot + 1)
+    # Larger than any alternating path can save (a path uses at most 2·members + 2 arcs), so
+    # coverage always comes first. When rebalancing, a household covered today costs ``step``
+    # more to leave uncovered: among the plans covering the most, those keep today's coverage
+    # rather than swap which households go without.
+    step = (2 * len(active) + 2) * (int(worst_arc) + worst_slot + 1)
+    uncovered_cost = np.full(len(flow_hh), 2 * step, dtype=np.int64)
+    if p.hh_current is not None:
+        uncovered_cost += step * (p.hh_current[flow_hh] >= 0)
     with_uncovered = int(room.sum()) < len(flow_hh)
     rounds = 0
     while True:
@@ -258,7 +264,7 @@ def _solve_certified(
             tails.append(flow_hh)
             heads.append(np.full(len(flow_hh), sink, dtype=np.int64))
             caps.append(np.ones(len(flow_hh), dtype=np.int64))
-            costs.append(np.full(len(flow_hh), uncovered_cost, dtype=np.int64))
+            costs.append(uncovered_cost)
         t = np.concatenate(tails)
         h = np.concatenate(heads)
         c = np.concatenate(caps)
@@ -288,7 +294,7 @@ def _solve_certified(
                 rounds,
                 len(t),
                 int(solver.optimal_cost())
-                - (uncovered_cost * int((member[flow_hh] < 0).sum()) if with_uncovered else 0),
+                - (int(uncovered_cost[member[flow_hh] < 0].sum()) if with_uncovered else 0),
             )
         hh_arc = np.concatenate([hh_arc, extra[0]])
         m_arc = np.concatenate([m_arc, extra[1]])
@@ -435,12 +441,17 @@ def reference_optimum(p: VillageProblem, model: CostModel) -> tuple[float, IntAr
     dist = np.hypot(*(p.hh_xy[hh] - p.m_xy[mem]).T) if m else np.zeros(0)
     pair = pair_costs(p, model, hh, mem, dist).reshape(n, m) if m else np.zeros((n, 0))
     pair[dist.reshape(n, m) > model.max_distance_m] = np.inf
-    big = 1e12
+    # Leaving a household uncovered costs more than any distance, and (rebalancing) one that is
+    # covered today more again: the same priorities as the flow's uncovered arcs.
+    big, keep = 1e13, 1e9
     matrix = np.full((n, len(member_of_col) + n), np.inf)
     if len(member_of_col):
         matrix[:, : len(member_of_col)] = pair[:, member_of_col] + np.asarray(cols_cost)
-    matrix[:, len(member_of_col) :][np.arange(n), np.arange(n)] = big
-    matrix[~np.isfinite(matrix)] = big * 10
+    dummy = np.full(n, big)
+    if p.hh_current is not None:
+        dummy += keep * (p.hh_current >= 0)
+    matrix[:, len(member_of_col) :][np.arange(n), np.arange(n)] = dummy
+    matrix[~np.isfinite(matrix)] = big * 10  # no such pair
     rows, cols = linear_sum_assignment(matrix)
     real = (cols < len(member_of_col)) & (matrix[rows, cols] < big)
     member = np.full(n, -1, dtype=np.int64)

@@ -35,6 +35,14 @@ OUTSIDE_GRID = "outside_grid"
 
 # -- grid derivation: the one statement every write path and the benchmark use -----------------
 
+# Driven from the grids, like a hand-written spatial join: one GiST probe of households per grid,
+# so each grid polygon is read and prepared once and tested against its ~300 points (a scalar
+# subquery per household instead re-reads a polygon per point, and once per reference to its
+# result: 3-6x slower, see bench/household_grid.py). Every target household also enters once
+# with no grid; its code NULL sorts last, so DISTINCT ON keeps one row per household: the
+# lowest-coded grid of its own village covering the point (a shared edge is covered by both
+# grids), or none (outside_grid). A sort keeps its order when it spills to disk, so the UPDATE
+# walks the table in id order whatever work_mem is; a spilled hash join would scatter it.
 DERIVE_SQL = """
 UPDATE households h
 SET grid_id = d.grid_id,
@@ -43,13 +51,18 @@ SET grid_id = d.grid_id,
                  ELSE array_remove(h.flags, 'outside_grid') END,
     updated_at = now()
 FROM (
-    SELECT h2.id,
-           (SELECT g.id FROM grids g
-             WHERE g.village_id = h2.village_id AND g.valid_to IS NULL
-               AND ST_Covers(g.geom, h2.geom)
-             ORDER BY g.code LIMIT 1) AS grid_id
-    FROM households h2
-    WHERE h2.village_id = ANY(:village_ids) AND h2.removed_at IS NULL
+    SELECT DISTINCT ON (c.id) c.id, c.grid_id
+    FROM (
+        SELECT hg.id, g.id AS grid_id, g.code
+        FROM grids g
+        JOIN households hg ON hg.village_id = g.village_id AND ST_Covers(g.geom, hg.geom)
+        WHERE g.village_id = ANY(:village_ids) AND g.valid_to IS NULL AND hg.removed_at IS NULL
+        UNION ALL
+        SELECT t.id, NULL, NULL
+        FROM households t
+        WHERE t.village_id = ANY(:village_ids) AND t.removed_at IS NULL
+    ) c
+    ORDER BY c.id, c.code
 ) d
 WHERE d.id = h.id
   AND (h.grid_id IS DISTINCT FROM d.grid_id

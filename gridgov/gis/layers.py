@@ -1,0 +1,147 @@
+"""The layer registry: what each map layer reads, which properties it shows, how it is filtered.
+
+One registry serves the OGC API collections and the vector tiles. Every SQL fragment here is a
+constant written by us; request values only ever travel as bound parameters. Households carry
+no identity (head of household, phone, ID number, address): maps are shared widely (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Prop:
+    """One feature property: its SQL over the layer's alias ``t`` and, if filterable, how."""
+
+    name: str
+    sql: str
+    type: str  # JSON Schema type: string, integer, number, boolean, array
+    title: str
+    # A WHERE fragment using the bound parameter ``:v`` (renamed per filter), or None.
+    filter: str | None = None
+    tile: bool = True  # also an MVT attribute (arrays become comma-joined text)
+
+
+@dataclass(frozen=True)
+class Layer:
+    id: str
+    title: str
+    description: str
+    scope_kind: str  # the kind passed to Scope.sql
+    table_sql: str  # the layer's own table, aliased ``t`` (enough for ``where`` and scope)
+    from_sql: str  # FROM clause: ``table_sql`` and the joins the properties need
+    where: str  # rows that belong to the layer at all (current, not removed)
+    props: tuple[Prop, ...]
+    geometry_type: str  # "polygon" or "point"
+    # Tables whose writes change what this layer shows (its data version).
+    tables: tuple[str, ...]
+    # Below this zoom a point layer is drawn as clusters with a count, never dropped.
+    cluster_below: int | None = None
+    filters: dict[str, Prop] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", {p.name: p for p in self.props if p.filter})
+
+
+CODE = Prop("code", "t.code", "string", "代码", "t.code = :v")
+NAME = Prop("name", "t.name", "string", "名称", "t.name = :v")
+UPDATED = Prop("updated_at", "t.updated_at", "string", "最后修改时间", tile=False)
+
+
+def _unit_layer(layer_id: str, level: str, title: str) -> Layer:
+    return Layer(
+        id=layer_id,
+        title=title,
+        description=f"{title}行政区划边界（当前有效）",
+        scope_kind="unit",
+        table_sql="admin_units t",
+        from_sql="admin_units t LEFT JOIN admin_units p ON p.id = t.parent_id",
+        where=f"t.valid_to IS NULL AND t.geom IS NOT NULL AND t.level = '{level}'",
+        props=(
+            CODE,
+            NAME,
+            Prop("level", "t.level", "string", "层级"),
+            Prop("parent_code", "p.code", "string", "上级代码", "p.code = :v"),
+            Prop("valid_from", "t.valid_from", "string", "生效日期", tile=False),
+            UPDATED,
+        ),
+        geometry_type="polygon",
+        tables=("admin_units",),
+    )
+
+
+ACTIVE_PRIMARY = (
+    "EXISTS (SELECT 1 FROM contacts c WHERE c.household_id = h.id AND c.role = 'primary'"
+    " AND c.valid_from <= current_date AND (c.valid_to IS NULL OR c.valid_to > current_date))"
+)
+
+GRIDS = Layer(
+    id="grids",
+    title="网格",
+    description="网格边界，含户数与联系户覆盖（有主联系党员的户数）",
+    scope_kind="grid",
+    table_sql="grids t",
+    from_sql=(
+        "grids t JOIN admin_units v ON v.id = t.village_id"
+        " LEFT JOIN LATERAL (SELECT count(*)::int AS households,"
+        f" (count(*) FILTER (WHERE {ACTIVE_PRIMARY}))::int AS covered"
+        " FROM households h WHERE h.grid_id = t.id AND h.removed_at IS NULL) hc ON true"
+    ),
+    where="t.valid_to IS NULL",
+    props=(
+        CODE,
+        NAME,
+        Prop("kind", "t.kind", "string", "类型（general 一般 / dedicated 专属）", "t.kind = :v"),
+        Prop("village_code", "v.code", "string", "所属村代码", "v.code = :v"),
+        Prop("village_name", "v.name", "string", "所属村名称"),
+        Prop("household_count", "hc.households", "integer", "户数"),
+        Prop("covered_count", "hc.covered", "integer", "已落实主联系党员的户数"),
+        UPDATED,
+    ),
+    geometry_type="polygon",
+    tables=("grids", "admin_units", "households", "contacts"),
+)
+
+HOUSEHOLDS = Layer(
+    id="households",
+    title="住户",
+    description="住户位置（已脱敏：不含户主姓名、电话、身份证号和门牌地址）",
+    scope_kind="household",
+    table_sql="households t",
+    from_sql=(
+        "households t JOIN admin_units v ON v.id = t.village_id"
+        " LEFT JOIN grids g ON g.id = t.grid_id"
+    ),
+    where="t.removed_at IS NULL",
+    props=(
+        Prop("village_code", "v.code", "string", "所属村代码", "v.code = :v"),
+        Prop("grid_code", "g.code", "string", "所属网格代码", "g.code = :v"),
+        Prop("hamlet", "t.hamlet", "string", "自然村/村民小组", "t.hamlet = :v"),
+        Prop("size", "t.size", "integer", "户人数"),
+        Prop("tags", "t.tags", "array", "重点人群标签", ":v = ANY(t.tags)"),
+        Prop(
+            "flags",
+            "t.flags",
+            "array",
+            "数据标记（如 outside_grid 不在任何网格内）",
+            ":v = ANY(t.flags)",
+        ),
+        UPDATED,
+    ),
+    geometry_type="point",
+    tables=("households", "admin_units", "grids"),
+    cluster_below=14,
+)
+
+LAYERS: dict[str, Layer] = {
+    layer.id: layer
+    for layer in (
+        _unit_layer("counties", "county", "县"),
+        _unit_layer("townships", "township", "乡镇"),
+        _unit_layer("villages", "village", "行政村"),
+        GRIDS,
+        HOUSEHOLDS,
+    )
+}
+LAYER_IDS = tuple(LAYERS)

@@ -1,0 +1,168 @@
+"""Vector tiles (MVT) per layer: built by PostGIS, cached in-process by layer data version.
+
+A tile's ETag is derived from (layer, data version, caller's scope, z/x/y, day) before anything
+is rendered, so ``If-None-Match`` is answered with one tiny query. Any write to a table a layer
+reads bumps its version (triggers, migration 0005): edits invalidate, nothing is served stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridgov.auth.scope import Scope
+from gridgov.errors import NotFound
+from gridgov.geo.tiles import is_valid_tile, tile_bounds_3857
+from gridgov.gis import queries
+from gridgov.gis.layers import Layer
+from gridgov.gis.service import get_layer
+
+MAX_ZOOM = 22
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Tile:
+    status: int  # 200 with a body, 204 empty, 304 not modified
+    etag: str
+    body: bytes = b""
+
+
+class TileCache:
+    """An LRU of rendered tiles bounded by bytes; entries are keyed by the ETag itself."""
+
+    def __init__(self, max_bytes: int = CACHE_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            body = self._data.get(key)
+            if body is not None:
+                self._data.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        with self._lock:
+            if key in self._data or len(body) > self.max_bytes:
+                return
+            self._data[key] = body
+            self._size += len(body)
+            while self._size > self.max_bytes:
+                _, old = self._data.popitem(last=False)
+                self._size -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._size = 0
+
+
+CACHE = TileCache()
+
+
+def layer_version(session: Session, layer: Layer) -> str:
+    return str(session.execute(text(queries.version_sql(layer))).scalar_one())
+
+
+def _etag(layer: Layer, version: str, scope_params: dict[str, Any], z: int, x: int, y: int) -> str:
+    # The day is part of it: contact coverage counts depend on today's date.
+    day = datetime.now(UTC).date().isoformat()
+    key = repr((layer.id, version, sorted(scope_params.items()), z, x, y, day))
+    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def tile(
+    session: Session,
+    scope: Scope,
+    layer_id: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    if_none_match: str | None = None,
+) -> Tile:
+    layer = get_layer(layer_id)
+    if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
+        raise NotFound("瓦片")
+    where, params = queries.where_sql(layer, scope)
+    etag = _etag(layer, layer_version(session, layer), params, z, x, y)
+    if _matches(if_none_match, etag):
+        return Tile(304, etag)
+    body = CACHE.get(etag)
+    if body is None:
+        minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+        span = maxx - minx
+        params.update(
+            layer=layer.id,
+            minx=minx,
+            miny=miny,
+            maxx=maxx,
+            maxy=maxy,
+            margin=span * queries.MVT_BUFFER / queries.MVT_EXTENT,
+            tolerance=span / queries.MVT_EXTENT,
+            cell=span / queries.CLUSTER_CELLS,
+        )
+        clustered = layer.cluster_below is not None and z < layer.cluster_below
+        sql = (
+            queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
+        )
+        body = bytes(session.execute(text(sql), params).scalar_one() or b"")
+        CACHE.put(etag, body)
+    return Tile(200 if body else 204, etag, body)
+
+
+def tilejson(session: Session, scope: Scope, layer_id: str, base: str) -> dict[str, Any]:
+    layer = get_layer(layer_id)
+    where, params = queries.where_sql(layer, scope)
+    extent = session.execute(text(queries.extent_sql(layer, where)), params).one()
+    fields = {
+        p.name: ("Number" if p.type in ("integer", "number") else "String")
+        for p in layer.props
+        if p.tile
+    }
+    description = layer.description
+    if layer.cluster_below is not None:
+        fields |= {"count": "Number", "cluster": "Boolean"}
+        description += (
+            f"。缩放级别 {layer.cluster_below} 以下按网格聚合：每个要素带 count（户数）"
+            " 和 cluster=true，不丢弃任何住户"
+        )
+    doc: dict[str, Any] = {
+        "tilejson": "3.0.0",
+        "name": layer.title,
+        "description": description,
+        "scheme": "xyz",
+        "tiles": [f"{base}/tiles/{layer.id}/{{z}}/{{x}}/{{y}}.mvt"],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "vector_layers": [
+            {
+                "id": layer.id,
+                "fields": fields,
+                "minzoom": 0,
+                "maxzoom": MAX_ZOOM,
+                "description": description,
+            }
+        ],
+    }
+    if extent[0] is not None:
+        doc["bounds"] = list(extent)
+        doc["center"] = [(extent[0] + extent[2]) / 2, (extent[1] + extent[3]) / 2, 12]
+    return doc

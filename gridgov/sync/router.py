@@ -1,0 +1,24 @@
+"""Mobile delta pull over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from gridgov.deps import CoordSysDep, ReadScope, SessionDep
+from gridgov.sync import service as sync_service
+from gridgov.sync.schemas import SyncPage
+
+router = APIRouter(tags=["sync"])
+
+
+@router.get("/sync", response_model=SyncPage, summary="增量同步（从游标之后的全部变化）")
+def pull(
+    session: SessionDep,
+    scope: ReadScope,
+    coord_sys: CoordSysDep,
+    cursor: Annotated[str | None, Query(max_length=500, description="上次返回的 next")] = None,
+    limit: Annotated[int, Query(ge=1, description="每页变化条数")] = 500,
+) -> SyncPage:
+    return sync_service.pull(session, scope, cursor=cursor, limit=limit, coord_sys=coord_sys)

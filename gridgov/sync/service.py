@@ -1,0 +1,188 @@
+"""Delta sync: everything in the caller's scope that changed after their cursor (DESIGN §5)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridgov.auth.models import User
+from gridgov.auth.permissions import Perm
+from gridgov.auth.scope import Scope, scope_for
+from gridgov.config import get_settings
+from gridgov.errors import PayloadInvalid
+from gridgov.geo import CoordSys
+from gridgov.geojson import to_geojson
+from gridgov.households.validation import mask_name, mask_phone
+from gridgov.pagination import decode_cursor, encode_cursor
+from gridgov.sync import queries
+from gridgov.sync.schemas import (
+    SyncContact,
+    SyncGrid,
+    SyncHousehold,
+    SyncPage,
+    SyncTombstones,
+    SyncUpserts,
+)
+from gridgov.visits import service as visits_service
+
+
+def _bound(scope: Scope) -> str:
+    return f"g{scope.grid_id}" if scope.grid_bound else f"u{scope.unit_id}"
+
+
+def scope_key(scope: Scope) -> str:
+    """A short fingerprint of what the caller sees (their villages may change under a unit)."""
+    raw = f"{scope.user_id}|{_bound(scope)}|{sorted(scope.village_ids)}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _cursor(scope: Scope, xid: int, seq: int) -> str:
+    return encode_cursor(scope.user_id, _bound(scope), scope_key(scope), xid, seq)
+
+
+@dataclass(frozen=True)
+class _Position:
+    xid: int
+    seq: int
+    bound: str  # what the caller was bound to when the cursor was issued ("g12", "u3")
+    same_scope: bool
+
+
+def _read_cursor(scope: Scope, cursor: str | None) -> _Position | None:
+    """Where to continue; None when the cursor cannot be served (garbage, another user's)."""
+    if not cursor:
+        return _Position(0, 0, _bound(scope), True)
+    try:
+        user_id, bound, key, xid, seq = decode_cursor(cursor, 5)
+    except PayloadInvalid:
+        return None
+    numbers = (user_id, xid, seq)
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers):
+        return None
+    if user_id != scope.user_id or not isinstance(bound, str) or not _BOUND.match(bound):
+        return None
+    return _Position(xid, seq, bound, bound == _bound(scope) and key == scope_key(scope))
+
+
+_BOUND = re.compile(r"^[gu][0-9]{1,18}$")
+
+
+def pull(
+    session: Session, scope: Scope, *, cursor: str | None, limit: int, coord_sys: CoordSys
+) -> SyncPage:
+    """One page of changes, oldest first, as upserts (current state) and tombstones."""
+    now = datetime.now(UTC)
+    limit = min(limit, get_settings().limits.page_max)
+    position = _read_cursor(scope, cursor)
+    if position is None:
+        return SyncPage(reset=True, has_more=True, server_time=now)
+    if not position.same_scope:
+        # The user was rebound: what they may no longer see goes as tombstones, and the new
+        # scope follows from the beginning of the log.
+        return SyncPage(
+            tombstones=_left_scope(session, scope, position.bound),
+            next=_cursor(scope, 0, 0),
+            has_more=True,
+            server_time=now,
+        )
+    where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
+    rows = session.execute(
+        text(queries.CHANGES_SQL.format(where=where)),
+        {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},
+    ).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changed: dict[str, set[int]] = {"grid": set(), "household": set(), "contact": set()}
+    changed["visit"] = set()
+    for r in rows:
+        changed[r.entity].add(r.entity_id)
+    upserts, tombstones = _current_state(session, scope, changed, coord_sys)
+    last = (rows[-1].xid, rows[-1].seq) if rows else (position.xid, position.seq)
+    due = None
+    if not has_more and scope.can(Perm.visits_write):
+        due = visits_service.due_list(
+            session, scope, position=None, coord_sys=coord_sys, within_days=0, limit=1000
+        )
+    return SyncPage(
+        upserts=upserts,
+        tombstones=tombstones,
+        next=_cursor(scope, *last),
+        has_more=has_more,
+        due=due,
+        server_time=now,
+    )
+
+
+def _left_scope(session: Session, scope: Scope, old_bound: str) -> SyncTombstones:
+    """Everything in the scope the cursor was issued for that the caller no longer sees."""
+    old_id = int(old_bound[1:])
+    former = User(
+        id=scope.user_id,
+        username=scope.username,
+        role=scope.role,
+        county_code=scope.county_code,
+        grid_id=old_id if old_bound[0] == "g" else None,
+        unit_id=old_id if old_bound[0] == "u" else None,
+    )
+    old = scope_for(session, former)
+    out = SyncTombstones()
+    for field, kind, sql in queries.LEFT_SCOPE:
+        alias = "g" if kind == "grid" else ("v" if kind == "visit" else "h")
+        new_where, new_params = scope.sql(kind, alias)
+        old_where, old_params = old.sql(kind, alias)
+        old_where = old_where.replace(":scope_", ":old_scope_")
+        old_params = {f"old_{k}": v for k, v in old_params.items()}
+        ids = session.scalars(
+            text(sql.format(old=old_where, new=new_where)), {**new_params, **old_params}
+        ).all()
+        setattr(out, field, sorted(ids))
+    return out
+
+
+def _rows(session: Session, sql: str, where: tuple[str, dict[str, Any]], ids: set[int]) -> list:
+    if not ids:
+        return []
+    clause, params = where
+    return session.execute(text(sql.format(where=clause)), {**params, "ids": list(ids)}).all()
+
+
+def _current_state(
+    session: Session, scope: Scope, changed: dict[str, set[int]], coord_sys: CoordSys
+) -> tuple[SyncUpserts, SyncTombstones]:
+    upserts, tombstones = SyncUpserts(), SyncTombstones()
+    pii = scope.can(Perm.pii_read)
+
+    for r in _rows(session, queries.GRIDS_SQL, scope.sql("grid", "g"), changed["grid"]):
+        data = dict(r._mapping)
+        data["boundary"] = to_geojson(data.pop("geometry"), coord_sys)
+        upserts.grids.append(SyncGrid(**data))
+    ids = changed["household"]
+    for r in _rows(session, queries.HOUSEHOLDS_SQL, scope.sql("household", "h"), ids):
+        data = dict(r._mapping)
+        data["location"] = to_geojson(data.pop("geometry"), coord_sys)
+        if not pii:
+            data["head_name"], data["phone"] = (
+                mask_name(data["head_name"]),
+                mask_phone(data["phone"]),
+            )
+        upserts.households.append(SyncHousehold(**data))
+    ids = changed["contact"]
+    for r in _rows(session, queries.CONTACTS_SQL, scope.sql("household", "h"), ids):
+        upserts.contacts.append(SyncContact(**r._mapping))
+    visits = visits_service.read_visits(session, scope, list(changed["visit"]), coord_sys)
+    upserts.visits.extend(visits[i] for i in sorted(visits))
+
+    tombstones.grids = sorted(changed["grid"] - {g.id for g in upserts.grids})
+    tombstones.households = sorted(changed["household"] - {h.id for h in upserts.households})
+    tombstones.contacts = sorted(changed["contact"] - {c.id for c in upserts.contacts})
+    tombstones.visits = sorted(changed["visit"] - set(visits))
+    upserts.grids.sort(key=lambda g: g.id)
+    upserts.households.sort(key=lambda h: h.id)
+    upserts.contacts.sort(key=lambda c: c.id)
+    return upserts, tombstones

@@ -1,0 +1,579 @@
+"""走访: batch upload from the phone, photos, server-side checks, review, due lists."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from gridgov.audit import service as audit
+from gridgov.auth.models import User
+from gridgov.auth.permissions import Perm
+from gridgov.auth.scope import Scope
+from gridgov.config import get_settings
+from gridgov.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidGeometry,
+    NotFound,
+    PayloadInvalid,
+    PayloadTooLarge,
+    UnsupportedMedia,
+)
+from gridgov.geo import CoordSys
+from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.households.models import Household
+from gridgov.households.validation import ORDINARY_INTERVAL_DAYS, TAG_INTERVAL_DAYS, mask_name
+from gridgov.listing import PageResult
+from gridgov.pagination import decode_cursor, encode_cursor
+from gridgov.visits import queries
+from gridgov.visits.models import Attachment, Visit
+from gridgov.visits.schemas import (
+    MAX_BATCH,
+    DueHousehold,
+    ItemError,
+    VisitBatchResult,
+    VisitIn,
+    VisitOutcome,
+    VisitRead,
+)
+from gridgov.visits.storage import BlobStore
+
+# -- batch upload ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    index: int
+    client_uuid: uuid.UUID | None = None
+    data: VisitIn | None = None
+    wkt: str | None = None
+    content_hash: str = ""
+    status: str | None = None
+    errors: list[ItemError] = field(default_factory=list)
+    visit_id: int | None = None
+
+    def reject(self, loc: list[str | int], msg: str, code: str) -> None:
+        self.status = "rejected"
+        self.errors.append(ItemError(loc=loc, msg=msg, code=code))
+
+
+def _guess_uuid(raw: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw.get("client_uuid")))
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def _content_hash(data: VisitIn, wkt: str | None) -> str:
+    """SHA-256 of the visit's content as stored (WGS84, UTC): what "same content" means."""
+    canonical = [
+        data.household_id,
+        data.visited_at.astimezone(UTC).isoformat(),
+        wkt,
+        data.accuracy_m,
+        data.method,
+        data.notes,
+        data.needs,
+        [str(a) for a in data.attachment_ids],
+    ]
+    return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
+
+
+def _parse(index: int, raw: Any, coord_sys: CoordSys) -> _Item:
+    item = _Item(index, client_uuid=_guess_uuid(raw))
+    loc: list[str | int] = ["body", "visits", index]
+    if not isinstance(raw, dict):
+        item.reject(loc, "每条走访应为 JSON 对象", "dict_type")
+        return item
+    try:
+        data = VisitIn.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"]) or "visit"
+            own = err["type"] in ("invalid_need", "visited_at_out_of_range", "nul_character")
+            msg = err["msg"] if own else f"字段 {where} 取值不正确"
+            item.reject([*loc, *err["loc"]], msg, err["type"])
+        return item
+    item.data = data
+    if data.location is not None:
+        try:
+            point = parse_geometry(
+                data.location, loc=[*loc, "location"], kind="point", coord_sys=coord_sys
+            )
+        except InvalidGeometry as exc:
+            for e in exc.errors:
+                item.reject(e.loc, e.msg, e.code)
+            return item
+        item.wkt = f"POINT({point.x:.7f} {point.y:.7f})"
+    item.content_hash = _content_hash(data, item.wkt)
+    return item
+
+
+def upload_batch(
+    session: Session, scope: Scope, visits: list[Any], *, coord_sys: CoordSys
+) -> VisitBatchResult:
+    """Store each new visit once; every item gets its own outcome, none sinks another.
+
+    Set-based: items are validated in Python, their households looked up in one scoped query,
+    and the valid new ones inserted in one ``INSERT … ON CONFLICT (client_uuid) DO NOTHING``.
+    A concurrent upload of the same UUID (a retry racing the original) waits on the unique index
+    and then finds the stored row: stored once, reported as duplicate (or conflict).
+    """
+    if len(visits) > MAX_BATCH:
+        raise PayloadInvalid(
+            [FieldError(["body", "visits"], f"每批最多 {MAX_BATCH} 条", "batch_too_large")]
+        )
+    items = [_parse(i, raw, coord_sys) for i, raw in enumerate(visits)]
+
+    # The first occurrence of a UUID in the batch is the one processed; repeats follow it.
+    first: dict[uuid.UUID, _Item] = {}
+    repeats: list[tuple[_Item, _Item]] = []
+    for item in items:
+        if item.status is None and item.client_uuid is not None:
+            if item.client_uuid in first:
+                repeats.append((item, first[item.client_uuid]))
+            else:
+                first[item.client_uuid] = item
+
+    _match_stored(session, list(first.values()))
+    pending = [i for i in first.values() if i.status is None]
+    _check_households(session, scope, pending)
+    pending = [i for i in pending if i.status is None]
+    if pending:
+        user_member = session.scalar(select(User.member_id).where(User.id == scope.user_id))
+        created_ids = _insert(session, scope, pending, member_id=user_member)
+        lost = [i for i in pending if i.status is None]
+        _match_stored(session, lost)  # taken by a concurrent upload meanwhile
+        if created_ids:
+            _compute_flags(session, created_ids)
+
+    for item, original in repeats:
+        if original.visit_id is not None:
+            same = item.content_hash == original.content_hash
+            item.status = "duplicate" if same else "conflict"
+            item.visit_id = original.visit_id if same else None
+            if not same:
+                item.errors = [_conflict_error(item.index)]
+        else:
+            item.status, item.errors = original.status, list(original.errors)
+
+    visible = read_visits(
+        session, scope, [i.visit_id for i in items if i.visit_id is not None], coord_sys
+    )
+    outcomes = []
+    for item in items:
+        visit = visible.get(item.visit_id) if item.visit_id is not None else None
+        if item.status == "duplicate" and visit is None:
+            # Stored under this UUID but not the caller's to see: same answer as a clash.
+            item.status, item.errors = "conflict", [_conflict_error(item.index)]
+        outcomes.append(
+            VisitOutcome(
+                index=item.index,
+                client_uuid=item.client_uuid,
+                status=item.status or "rejected",
+                visit=visit,
+                errors=item.errors,
+            )
+        )
+    counts = {s: sum(o.status == s for o in outcomes) for s in ItemStatusValues}
+    if counts["created"]:
+        audit.record(
+            session,
+            scope,
+            action="upload",
+            entity="visit",
+            entity_id=f"batch:{counts['created']}",
+            after={"created": [str(o.client_uuid) for o in outcomes if o.status == "created"]},
+        )
+    return VisitBatchResult(items=outcomes, **counts)
+
+
+ItemStatusValues = ("created", "duplicate", "conflict", "rejected")
+
+
+def _conflict_error(index: int) -> ItemError:
+    return ItemError(
+        loc=["body", "visits", index, "client_uuid"],
+        msg="该 UUID 已用于另一条内容不同的走访",
+        code="uuid_conflict",
+    )
+
+
+def _match_stored(session: Session, items: list[_Item]) -> None:
+    """Items whose UUID is already stored: duplicate when the content matches, else conflict."""
+    if not items:
+        return
+    rows = session.execute(
+        text("SELECT client_uuid, id, content_hash FROM visits WHERE client_uuid = ANY(:u)"),
+        {"u": [i.client_uuid for i in items]},
+    ).all()
+    stored = {r.client_uuid: r for r in rows}
+    for item in items:
+        row = stored.get(item.client_uuid)
+        if row is None:
+            continue
+        if row.content_hash == item.content_hash:
+            item.status, item.visit_id = "duplicate", row.id
+        else:
+            item.status, item.errors = "conflict", [_conflict_error(item.index)]
+
+
+def _check_households(session: Session, scope: Scope, items: list[_Item]) -> None:
+    if not items:
+        return
+    ids = {i.data.household_id for i in items if i.data}
+    rows = session.execute(
+        select(Household.id, Household.removed_at).where(
+            scope.where(Household), Household.id.in_(ids)
+        )
+    ).all()
+    live = {r.id for r in rows if r.removed_at is None}
+    for item in items:
+        assert item.data is not None
+        if item.data.household_id not in live:
+            item.reject(
+                ["body", "visits", item.index, "household_id"],
+                "户不存在、已注销或不在您的权限范围内",
+                "household_not_found",
+            )
+
+
+def _insert(
+    session: Session, scope: Scope, items: list[_Item], *, member_id: int | None
+) -> list[int]:
+    """One INSERT for the whole batch; the rows travel as one JSON parameter (a VALUES list of
+    500 × 15 bound parameters costs more to compile than to run)."""
+    rows = []
+    for item in items:
+        data = item.data
+        assert data is not None
+        rows.append(
+            {
+                "client_uuid": str(item.client_uuid),
+                "content_hash": item.content_hash,
+                "household_id": data.household_id,
+                "visited_at": data.visited_at.isoformat(),
+                "wkt": item.wkt,
+                "accuracy_m": data.accuracy_m,
+                "method": data.method,
+                "notes": data.notes,
+                "needs": data.needs,
+                "attachment_ids": [str(a) for a in data.attachment_ids],
+            }
+        )
+    created = {
+        r.client_uuid: r.id
+        for r in session.execute(
+            text(queries.INSERT_SQL),
+            {
+                "rows": json.dumps(rows, ensure_ascii=False),
+                "member_id": member_id,
+                "user_id": scope.user_id,
+            },
+        )
+    }
+    for item in items:
+        if item.client_uuid in created:
+            item.status, item.visit_id = "created", created[item.client_uuid]
+    return list(created.values())
+
+
+def _compute_flags(session: Session, visit_ids: list[int]) -> None:
+    rules = get_settings().visits
+    session.execute(
+        text(queries.FLAGS_SQL),
+        {
+            "ids": visit_ids,
+            "distance_m": rules.distance_m,
+            "accuracy_max_m": rules.accuracy_max_m,
+            "max_speed_kmh": rules.max_speed_kmh,
+            "future_minutes": rules.future_tolerance_minutes,
+            "delay_days": rules.max_upload_delay_days,
+            "burst_minutes": rules.burst_minutes,
+            "burst_count": rules.burst_count,
+        },
+    )
+    hashes = session.scalars(
+        text(
+            "SELECT DISTINCT a.sha256 FROM visits v JOIN attachments a "
+            "ON a.id = ANY(v.attachment_ids) WHERE v.id = ANY(:ids)"
+        ),
+        {"ids": visit_ids},
+    ).all()
+    if hashes:
+        session.execute(text(queries.PHOTO_REUSE_SQL), {"hashes": list(hashes)})
+
+
+def _visit_read(row: Any, coord_sys: CoordSys) -> VisitRead:
+    data = dict(row._mapping)
+    data["location"] = to_geojson(data.pop("geometry"), coord_sys)
+    return VisitRead(**data)
+
+
+def read_visits(
+    session: Session, scope: Scope, ids: list[int], coord_sys: CoordSys
+) -> dict[int, VisitRead]:
+    if not ids:
+        return {}
+    where, params = scope.sql("visit", "v")
+    rows = session.execute(
+        text(f"SELECT {queries.VISIT_COLUMNS} FROM visits v WHERE {where} AND v.id = ANY(:ids)"),
+        {**params, "ids": ids},
+    ).all()
+    return {r.id: _visit_read(r, coord_sys) for r in rows}
+
+
+# -- reads and review -----------------------------------------------------------------------------
+
+
+def get_visit(session: Session, scope: Scope, visit_id: int, *, coord_sys: CoordSys) -> VisitRead:
+    found = read_visits(session, scope, [visit_id], coord_sys)
+    if visit_id not in found:
+        raise NotFound("走访记录")
+    return found[visit_id]
+
+
+def list_visits(
+    session: Session,
+    scope: Scope,
+    *,
+    household_id: int | None,
+    member_id: int | None,
+    mine: bool,
+    review_status: str | None,
+    flag: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> PageResult:
+    """Newest visit first; keyset on (visited_at, id)."""
+    where, params = scope.sql("visit", "v")
+    sql = f"SELECT {queries.VISIT_COLUMNS} FROM visits v WHERE {where}"
+    if household_id is not None:
+        sql += " AND v.household_id = :household_id"
+        params["household_id"] = household_id
+    if member_id is not None:
+        sql += " AND v.member_id = :member_id"
+        params["member_id"] = member_id
+    if mine:
+        sql += " AND v.user_id = :me"
+        params["me"] = scope.user_id
+    if review_status:
+        sql += " AND v.review_status = :review_status"
+        params["review_status"] = review_status
+    if flag:
+        sql += " AND v.flags @> ARRAY[CAST(:flag AS varchar)]"
+        params["flag"] = flag
+    if since:
+        sql += " AND v.visited_at >= :since"
+        params["since"] = since
+    if until:
+        sql += " AND v.visited_at < :until"
+        params["until"] = until
+    if cursor:
+        at, last_id = decode_cursor(cursor, 2)
+        try:
+            params["c_at"] = datetime.fromisoformat(str(at))
+            params["c_id"] = int(last_id)
+        except ValueError as exc:
+            raise PayloadInvalid(
+                [FieldError(["query", "cursor"], "分页游标无效", "invalid_cursor")]
+            ) from exc
+        sql += " AND (v.visited_at, v.id) < (:c_at, :c_id)"
+    sql += " ORDER BY v.visited_at DESC, v.id DESC LIMIT :limit_plus"
+    params["limit_plus"] = limit + 1
+    rows = session.execute(text(sql), params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].visited_at.isoformat(), rows[-1].id) if more else None
+    return PageResult([dict(r._mapping) for r in rows], next_cursor)
+
+
+def review_visit(
+    session: Session,
+    scope: Scope,
+    visit_id: int,
+    *,
+    decision: str,
+    reason: str,
+    coord_sys: CoordSys,
+) -> VisitRead:
+    """Accept or reject a visit (flagged ones count only once accepted); audited."""
+    visit = session.scalar(scope.select(Visit).where(Visit.id == visit_id).with_for_update())
+    if visit is None:
+        raise NotFound("走访记录")
+    if visit.user_id == scope.user_id:
+        raise Forbidden("不能审核本人上传的走访", code="own_visit")
+    before = {"review_status": visit.review_status, "review_reason": visit.review_reason}
+    visit.review_status = "accepted" if decision == "accept" else "rejected"
+    visit.review_reason = reason
+    visit.reviewed_by = scope.user_id
+    visit.reviewed_at = datetime.now(UTC)
+    session.flush()
+    audit.record(
+        session,
+        scope,
+        action=f"review_{decision}",
+        entity="visit",
+        entity_id=visit.id,
+        county_code=visit.county_code,
+        before=before,
+        after={"review_status": visit.review_status, "review_reason": reason},
+    )
+    return get_visit(session, scope, visit_id, coord_sys=coord_sys)
+
+
+# -- photos ---------------------------------------------------------------------------------------
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The media type by magic number (what the bytes are, whatever the client claims)."""
+    for magic, media_type in _SIGNATURES:
+        if data.startswith(magic):
+            return media_type
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def put_attachment(
+    session: Session, scope: Scope, attachment_id: uuid.UUID, data: bytes, *, store: BlobStore
+) -> tuple[Attachment, bool]:
+    """Store a photo under the phone's UUID; (attachment, created). Same UUID and bytes: no-op."""
+    limit = get_settings().visits.attachment_max_bytes
+    if len(data) > limit:
+        raise PayloadTooLarge(f"照片不能超过 {limit // 1024} KB")
+    media_type = sniff_image(data)
+    if media_type is None:
+        raise UnsupportedMedia("照片应为 JPEG、PNG 或 WebP 格式", code="unsupported_image")
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.get(Attachment, attachment_id)
+    if existing is None:
+        store.put(digest, data)  # before the row: a row never points at a missing blob
+        inserted = session.execute(
+            insert(Attachment)
+            .values(
+                id=attachment_id,
+                county_code=scope.county_code,
+                user_id=scope.user_id,
+                sha256=digest,
+                size=len(data),
+                media_type=media_type,
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Attachment.id)
+        ).first()
+        existing = session.get(Attachment, attachment_id, populate_existing=True)
+        assert existing is not None
+        if inserted is not None:
+            session.execute(text(queries.PHOTO_REUSE_SQL), {"hashes": [digest]})
+            audit.record(
+                session,
+                scope,
+                action="upload",
+                entity="attachment",
+                entity_id=attachment_id,
+                after={"sha256": digest, "size": len(data), "media_type": media_type},
+            )
+            return existing, True
+    if existing.sha256 != digest:
+        raise Conflict("该 UUID 已用于另一张照片", code="attachment_conflict")
+    return existing, False
+
+
+def get_attachment(
+    session: Session, scope: Scope, attachment_id: uuid.UUID, *, store: BlobStore
+) -> tuple[Attachment, bytes]:
+    """The photo, if the caller uploaded it or a visit in the caller's scope refers to it."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound("照片")
+    if attachment.user_id != scope.user_id:
+        referenced = session.scalar(
+            select(Visit.id)
+            .where(scope.where(Visit), Visit.attachment_ids.contains([attachment_id]))
+            .limit(1)
+        )
+        if referenced is None:
+            raise NotFound("照片")
+    return attachment, store.get(attachment.sha256)
+
+
+# -- due list -------------------------------------------------------------------------------------
+
+
+def intervals_for(county_code: str) -> dict[str, int]:
+    """Tag → visit interval in days: DESIGN §6 defaults with the county's overrides."""
+    return TAG_INTERVAL_DAYS | get_settings().visits.intervals.get(county_code, {})
+
+
+def due_list(
+    session: Session,
+    scope: Scope,
+    *,
+    position: tuple[float, float] | None,
+    coord_sys: CoordSys,
+    within_days: int,
+    limit: int,
+) -> list[DueHousehold]:
+    """The caller's households that are due or overdue, most overdue first.
+
+    "The caller's households": those the caller's Party member contacts; a user with no linked
+    member gets every household of their scope (a grid member: their grid).
+    """
+    member_id = session.scalar(select(User.member_id).where(User.id == scope.user_id))
+    where, params = scope.sql("household", "h")
+    if member_id is not None:
+        where += (
+            " AND EXISTS (SELECT 1 FROM contacts c WHERE c.household_id = h.id"
+            " AND c.member_id = :member_id AND c.valid_to IS NULL)"
+        )
+        params["member_id"] = member_id
+    distance = "NULL::float8"
+    if position is not None:
+        lon, lat = position
+        if coord_sys != CoordSys.wgs84:
+            from gridgov.geo import convert
+
+            lon, lat = convert(lon, lat, coord_sys, CoordSys.wgs84)
+        distance = (
+            "ST_Distance(h.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)"
+        )
+        params.update(lon=float(lon), lat=float(lat))
+    params.update(
+        intervals=json.dumps(intervals_for(scope.county_code)),
+        ordinary=ORDINARY_INTERVAL_DAYS,
+        within_days=within_days,
+        limit=limit,
+    )
+    rows = session.execute(
+        text(queries.DUE_SQL.format(where=where, distance=distance)), params
+    ).all()
+    now = datetime.now(UTC)
+    out = []
+    for r in rows:
+        data = dict(r._mapping)
+        data["location"] = to_geojson(data.pop("geometry"), coord_sys)
+        data["overdue_days"] = max((now - data["due_at"]).days, 0)
+        if not scope.can(Perm.pii_read):
+            data["head_name"] = mask_name(data["head_name"])
+        if data["distance_m"] is not None:
+            data["distance_m"] = round(data["distance_m"], 1)
+        out.append(DueHousehold(**data))
+    return out
