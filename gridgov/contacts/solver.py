@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
-from scipy.spatial import cKDTree
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -168,6 +166,8 @@ def solve_village(p: VillageProblem, model: CostModel) -> VillageSolution:
         return _empty(n, CAPACITY_EXHAUSTED)
 
     units = model.units_per_m
+    from scipy.spatial import cKDTree  # imported here: keeps ~70 MB out of every API worker
+
     tree = cKDTree(p.m_xy[active])
     k = min(model.candidates, len(active))
     dist, idx = tree.query(p.hh_xy, k=k, distance_upper_bound=model.max_distance_m)
@@ -269,6 +269,8 @@ def _solve_certified(
         h = np.concatenate(heads)
         c = np.concatenate(caps)
         w = np.concatenate(costs)
+        from ortools.graph.python import min_cost_flow
+
         solver = min_cost_flow.SimpleMinCostFlow()
         arcs = solver.add_arcs_with_capacity_and_unit_cost(
             t.astype(np.int32), h.astype(np.int32), c, w

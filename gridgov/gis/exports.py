@@ -21,7 +21,14 @@ from gridgov.auth.scope import Scope
 from gridgov.db import get_stream_pool
 from gridgov.errors import Forbidden
 from gridgov.gis import files, queries
-from gridgov.gis.service import GEOJSON, check_parameters, get_layer, parse_selection, stream_rows
+from gridgov.gis.service import (
+    GEOJSON,
+    check_parameters,
+    get_layer,
+    no_jit,
+    parse_selection,
+    stream_rows,
+)
 
 MEDIA_TYPES = {
     "geojson": GEOJSON,
@@ -108,6 +115,7 @@ def _copy_chunks(sql: str, params: dict[str, Any]) -> Iterator[bytes]:
     pool = get_stream_pool()
     conn = pool.getconn()
     try:
+        no_jit(conn)
         with conn.cursor() as cursor, cursor.copy(sql, params) as copy:
             yield b""
             buffer = bytearray(UTF8_BOM)

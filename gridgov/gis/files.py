@@ -167,6 +167,14 @@ def _geometries(rows: list[Any], coord_sys: CoordSys) -> np.ndarray:
     return geoms
 
 
+def _wkb(rows: list[Any], coord_sys: CoordSys) -> np.ndarray:
+    """The batch's geometries as WKB for GDAL: PostGIS's own WKB as is unless shifted (a
+    round trip through shapely costs more than GDAL's whole write of a point)."""
+    if coord_sys is CoordSys.wgs84:
+        return np.array([r[-1] for r in rows], dtype=object)
+    return shapely.to_wkb(_geometries(rows, coord_sys))
+
+
 def _regroup(batches: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
     group: list[Any] = []
     for rows in batches:
@@ -195,7 +203,7 @@ def _write_gdal(
     for rows in _regroup(batches, FILE_BATCH):
         pyogrio.raw.write(
             str(path),
-            shapely.to_wkb(_geometries(rows, options.coord_sys)),
+            _wkb(rows, options.coord_sys),
             _columns(props, rows),
             names,
             field_mask=_masks(props, rows),

@@ -36,13 +36,15 @@ OUTSIDE_GRID = "outside_grid"
 # -- grid derivation: the one statement every write path and the benchmark use -----------------
 
 # Driven from the grids, like a hand-written spatial join: one GiST probe of households per grid,
-# so each grid polygon is read and prepared once and tested against its ~300 points (a scalar
-# subquery per household instead re-reads a polygon per point, and once per reference to its
-# result: 3-6x slower, see bench/household_grid.py). Every target household also enters once
-# with no grid; its code NULL sorts last, so DISTINCT ON keeps one row per household: the
-# lowest-coded grid of its own village covering the point (a shared edge is covered by both
-# grids), or none (outside_grid). A sort keeps its order when it spills to disk, so the UPDATE
-# walks the table in id order whatever work_mem is; a spilled hash join would scatter it.
+# so each grid polygon is read and prepared once and tested against its ~300 points. (A scalar
+# subquery per household re-reads a polygon per point, and PostgreSQL inlines it once per
+# reference to its result: 5x slower, see bench/household_grid.py.) Every target household also
+# enters once with no grid; its code NULL sorts last, so DISTINCT ON keeps one row per household:
+# the lowest-coded grid of its own village covering the point (a shared edge is covered by both
+# grids), or none (outside_grid). Rows whose grid and flag already agree are dropped before the
+# join back to households, so a re-derive that changes little looks up little. A sort keeps its
+# order when it spills to disk, so the UPDATE walks the table in id order whatever work_mem is
+# (a spilled hash join would scatter the writes). The final WHERE re-checks on the row itself.
 DERIVE_SQL = """
 UPDATE households h
 SET grid_id = d.grid_id,
@@ -51,18 +53,24 @@ SET grid_id = d.grid_id,
                  ELSE array_remove(h.flags, 'outside_grid') END,
     updated_at = now()
 FROM (
-    SELECT DISTINCT ON (c.id) c.id, c.grid_id
+    SELECT w.id, w.grid_id
     FROM (
-        SELECT hg.id, g.id AS grid_id, g.code
-        FROM grids g
-        JOIN households hg ON hg.village_id = g.village_id AND ST_Covers(g.geom, hg.geom)
-        WHERE g.village_id = ANY(:village_ids) AND g.valid_to IS NULL AND hg.removed_at IS NULL
-        UNION ALL
-        SELECT t.id, NULL, NULL
-        FROM households t
-        WHERE t.village_id = ANY(:village_ids) AND t.removed_at IS NULL
-    ) c
-    ORDER BY c.id, c.code
+        SELECT DISTINCT ON (c.id) c.id, c.grid_id, c.old_grid_id, c.flagged
+        FROM (
+            SELECT hg.id, g.id AS grid_id, g.code, hg.grid_id AS old_grid_id,
+                   'outside_grid' = ANY(hg.flags) AS flagged
+            FROM grids g
+            JOIN households hg ON hg.village_id = g.village_id AND ST_Covers(g.geom, hg.geom)
+            WHERE g.village_id = ANY(:village_ids) AND g.valid_to IS NULL
+              AND hg.removed_at IS NULL
+            UNION ALL
+            SELECT t.id, NULL, NULL, t.grid_id, 'outside_grid' = ANY(t.flags)
+            FROM households t
+            WHERE t.village_id = ANY(:village_ids) AND t.removed_at IS NULL
+        ) c
+        ORDER BY c.id, c.code
+    ) w
+    WHERE w.old_grid_id IS DISTINCT FROM w.grid_id OR (w.grid_id IS NULL) <> w.flagged
 ) d
 WHERE d.id = h.id
   AND (h.grid_id IS DISTINCT FROM d.grid_id

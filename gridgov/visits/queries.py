@@ -38,8 +38,11 @@ RETURNING id, client_uuid
 # table. Each CASE yields a flag or NULL; array_remove drops the NULLs. Speeds and distances
 # give the phone the benefit of its reported accuracy (capped, so a useless fix cannot excuse
 # everything — it is flagged as poor_accuracy instead).
+# MATERIALIZED: the UPDATE reads the flags more than once, and an inlined CTE would evaluate
+# every check each time. The repeated ``v.id = ANY(:ids)`` lets the UPDATE find its rows by
+# primary key instead of joining the whole visits table.
 FLAGS_SQL = """
-WITH computed AS (
+WITH computed AS MATERIALIZED (
     SELECT n.id, array_remove(ARRAY[
         CASE WHEN n.geom IS NOT NULL
               AND ST_Distance(n.geom::geography, h.geom::geography)
@@ -98,10 +101,15 @@ WITH computed AS (
     WHERE n.id = ANY(:ids)
 )
 UPDATE visits v
-SET flags = c.flags,
-    review_status = CASE WHEN cardinality(c.flags) > 0 THEN 'pending' ELSE 'clean' END
-FROM computed c
-WHERE v.id = c.id
+SET flags = c.flags, review_status = c.review_status
+FROM (
+    SELECT id, flags,
+           CASE WHEN cardinality(flags) > 0 THEN 'pending' ELSE 'clean' END AS review_status
+    FROM computed
+) AS c
+WHERE v.id = c.id AND v.id = ANY(:ids)
+  -- a clean new visit already holds these values (column defaults): no second row version
+  AND (v.flags, v.review_status) IS DISTINCT FROM (c.flags, c.review_status)
 """
 
 # The same photo (by content) on two different visits flags every visit that carries it. Run
