@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm, allowed
+from gridgov.errors import NotFound
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
 from gridgov.households.models import Household
 from gridgov.issues.models import Issue
@@ -75,6 +76,18 @@ class Scope:
 
     def select(self, model: type[Any]) -> Select[Any]:
         return select(model).where(self.where(model))
+
+    def get(
+        self, session: Session, model: type[Any], id_: int, what: str, *, lock: bool = False
+    ) -> Any:
+        """The row with this id if it is in scope (locked FOR UPDATE if asked), else NotFound."""
+        query = self.select(model).where(model.id == id_)
+        if lock:
+            query = query.with_for_update()
+        row = session.scalar(query)
+        if row is None:
+            raise NotFound(what)
+        return row
 
     def sql(self, kind: str, alias: str) -> tuple[str, dict[str, Any]]:
         """A WHERE fragment and its parameters for SQL-built reads (exports, tiles, pages)."""

@@ -182,13 +182,7 @@ def _read(session: Session, contact_id: int, *, pii: bool = False) -> ContactRea
 def _household_row(
     session: Session, scope: Scope, household_id: int, *, lock: bool = False
 ) -> Household:
-    query = scope.select(Household).where(Household.id == household_id)
-    if lock:
-        query = query.with_for_update()
-    household = session.scalar(query)
-    if household is None:
-        raise NotFound("户")
-    return household
+    return scope.get(session, Household, household_id, "户", lock=lock)
 
 
 def household_contacts(
@@ -331,14 +325,8 @@ def list_uncovered(
 def _member_row(
     session: Session, scope: Scope, member_id: int, *, lock: bool = False
 ) -> PartyMember:
-    query = scope.select(PartyMember).where(PartyMember.id == member_id)
-    if lock:
-        # Serialises capacity checks: every write that adds to a member's load locks it first.
-        query = query.with_for_update()
-    member = session.scalar(query)
-    if member is None:
-        raise NotFound("党员")
-    return member
+    # lock=True serialises capacity checks: every write adding to a member's load locks it.
+    return scope.get(session, PartyMember, member_id, "党员", lock=lock)
 
 
 def _covers(session: Session, member: PartyMember, household: Household) -> bool:

@@ -494,13 +494,7 @@ def list_households(
 def _household_row(
     session: Session, scope: Scope, household_id: int, *, lock: bool = False
 ) -> Household:
-    query = scope.select(Household).where(Household.id == household_id)
-    if lock:
-        query = query.with_for_update()
-    household = session.scalar(query)
-    if household is None:
-        raise NotFound("户")
-    return household
+    return scope.get(session, Household, household_id, "户", lock=lock)
 
 
 def get_household(

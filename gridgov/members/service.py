@@ -100,13 +100,7 @@ def list_members(
 def _member_row(
     session: Session, scope: Scope, member_id: int, *, lock: bool = False
 ) -> PartyMember:
-    query = scope.select(PartyMember).where(PartyMember.id == member_id)
-    if lock:
-        query = query.with_for_update()
-    member = session.scalar(query)
-    if member is None:
-        raise NotFound("党员")
-    return member
+    return scope.get(session, PartyMember, member_id, "党员", lock=lock)
 
 
 def get_member(
