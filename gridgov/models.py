@@ -1,7 +1,7 @@
 """Every table, imported once so that Base.metadata is complete (Alembic, tests)."""
 
 from gridgov.audit.models import AuditEntry
-from gridgov.auth.models import LoginAttempt, RefreshToken, User
+from gridgov.auth.models import ApiKey, LoginAttempt, RefreshToken, User
 from gridgov.contacts.models import Contact
 from gridgov.db import Base
 from gridgov.gis.models import LayerChange
@@ -10,11 +10,13 @@ from gridgov.households.models import Household
 from gridgov.imports.models import ImportJob
 from gridgov.issues.models import CalendarDay, Issue, IssueCategory, IssueEvent
 from gridgov.members.models import PartyMember
-from gridgov.sync.models import SyncChange
+from gridgov.notifications.models import Notification
+from gridgov.sync.models import SyncChange, SyncHorizon
 from gridgov.visits.models import Attachment, Visit
 
 __all__ = [
     "AdminUnit",
+    "ApiKey",
     "Attachment",
     "AuditEntry",
     "Base",
@@ -28,10 +30,12 @@ __all__ = [
     "IssueEvent",
     "LayerChange",
     "LoginAttempt",
+    "Notification",
     "PartyMember",
     "PartyOrg",
     "RefreshToken",
     "SyncChange",
+    "SyncHorizon",
     "User",
     "Visit",
 ]

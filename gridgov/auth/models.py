@@ -91,3 +91,29 @@ class LoginAttempt(Base):
         Index("ix_login_attempts_username_at", "username", "at"),
         Index("ix_login_attempts_client_at", "client", "at"),
     )
+
+
+class ApiKey(Base):
+    """A long-lived key for machines (QGIS, GDAL, another department's system, an Open311
+    client). It acts as its ``user``: that user's role and scope, nothing more. Only the SHA-256
+    of the secret is stored (the secret is 32 random bytes, so a slow hash adds nothing); the
+    ``prefix`` lets people tell their keys apart without revealing them."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = id_column()
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    county_code: Mapped[str] = mapped_column(String(6))
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    created_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_api_keys_user_id", "user_id"),
+        Index("ix_api_keys_county_code", "county_code"),
+    )

@@ -14,7 +14,17 @@ after it can therefore never fall behind a cursor already given out.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, String, text
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    SmallInteger,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import id_column
@@ -41,3 +51,17 @@ class SyncChange(Base):
         Index("ix_sync_changes_village_id_xid", "village_id", "xid"),
         Index("ix_sync_changes_grid_id_xid", "grid_id", "xid"),
     )
+
+
+class SyncHorizon(Base):
+    """One row: changes of transactions below ``xid`` have been pruned from ``sync_changes``.
+    A cursor from before the horizon can no longer be continued; its pull answers ``reset``
+    and the phone downloads its scope afresh."""
+
+    __tablename__ = "sync_horizon"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    xid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
