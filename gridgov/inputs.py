@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
@@ -17,6 +18,19 @@ NO_NUL = r"^[^\x00]*$"  # pattern for free-text query parameters
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="编号")]
 EntityId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+# Validation context of a caller that has already checked its whole input for NUL (one scan of
+# a 500-visit batch instead of a recursive walk per field of every item).
+NUL_FREE: dict[str, bool] = {"nul_free": True}
+
+
+def has_nul(value: Any) -> bool:
+    """Whether any text anywhere in a parsed JSON value holds a NUL character."""
+    try:
+        return b"\\u0000" in orjson.dumps(value)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: walk it instead
+        return _has_nul(value)
 
 
 def _has_nul(value: Any) -> bool:
@@ -36,7 +50,9 @@ class InputModel(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.context is NUL_FREE:
+            return value
         if _has_nul(value):
             raise PydanticCustomError("nul_character", "文本中不能包含空字符（\\0）")
         return value

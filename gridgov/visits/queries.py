@@ -13,25 +13,42 @@ VISIT_COLUMNS = """
     v.flags, v.review_status, v.reviewed_at, v.review_reason
 """
 
-# The batch's new visits; county, village and grid come from the household (already checked to
-# be in the caller's scope). A UUID stored meanwhile by a concurrent upload is skipped here and
-# reported as duplicate or conflict by the caller.
+# The batch's new visits, of live households in the caller's scope ({scope}: the scope filter
+# on ``h``); county, village and grid come from the household. A UUID already stored (a retry)
+# or stored meanwhile by a concurrent upload is skipped here and sorted out by the caller.
 INSERT_SQL = """
 INSERT INTO visits (
     client_uuid, content_hash, county_code, village_id, grid_id, household_id, member_id,
     user_id, visited_at, geom, accuracy_m, method, notes, needs, attachment_ids
 )
-SELECT r.client_uuid, r.content_hash, h.county_code, h.village_id, h.grid_id, h.id,
-       :member_id, :user_id, r.visited_at, ST_GeomFromText(r.wkt, 4326), r.accuracy_m,
-       r.method, r.notes, COALESCE(r.needs, '{}'), COALESCE(r.attachment_ids, '{}')
+SELECT r.u, r.c, h.county_code, h.village_id, h.grid_id, h.id, :member_id, :user_id, r.t,
+       ST_SetSRID(ST_MakePoint(r.x, r.y), 4326), r.a, r.m, r.n,
+       COALESCE(r.d, ARRAY[]::varchar[]), COALESCE(r.p, ARRAY[]::uuid[])
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-    client_uuid uuid, content_hash varchar, household_id bigint, visited_at timestamptz,
-    wkt text, accuracy_m float8, method varchar, notes varchar, needs varchar[],
-    attachment_ids uuid[]
+    u uuid, c varchar, h bigint, t timestamptz, x float8, y float8, a float8, m varchar,
+    n varchar, d varchar[], p uuid[]
 )
-JOIN households h ON h.id = r.household_id
+JOIN households h ON h.id = r.h AND h.removed_at IS NULL AND {scope}
 ON CONFLICT (client_uuid) DO NOTHING
-RETURNING id, client_uuid
+RETURNING client_uuid::text, id
+"""
+
+# One visit as ``VisitRead`` JSON, built where the row is (text, spliced into the response).
+VISIT_JSON = """
+json_build_object(
+    'id', v.id, 'client_uuid', v.client_uuid, 'household_id', v.household_id,
+    'member_id', v.member_id, 'user_id', v.user_id, 'county_code', v.county_code,
+    'village_id', v.village_id, 'grid_id', v.grid_id, 'visited_at', v.visited_at,
+    'received_at', v.received_at, 'location', ST_AsGeoJSON(v.geom, 7)::json,
+    'accuracy_m', v.accuracy_m, 'method', v.method, 'notes', v.notes, 'needs', v.needs,
+    'attachment_ids', v.attachment_ids,
+    'missing_attachments', ARRAY(
+        SELECT x FROM unnest(v.attachment_ids) AS x
+        WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = x)
+    ),
+    'flags', v.flags, 'review_status', v.review_status, 'reviewed_at', v.reviewed_at,
+    'review_reason', v.review_reason
+)::text
 """
 
 # The checks that need only the visit, its household, its neighbours in time and the contacts
@@ -98,7 +115,7 @@ WITH computed AS MATERIALIZED (
              THEN 'not_assigned' END
     ]::varchar[], NULL) AS flags
     FROM visits n JOIN households h ON h.id = n.household_id
-    WHERE n.id = ANY(:ids)
+    WHERE n.id = ANY(CAST(:ids AS bigint[]))
 )
 UPDATE visits v
 SET flags = c.flags, review_status = c.review_status
@@ -107,7 +124,7 @@ FROM (
            CASE WHEN cardinality(flags) > 0 THEN 'pending' ELSE 'clean' END AS review_status
     FROM computed
 ) AS c
-WHERE v.id = c.id AND v.id = ANY(:ids)
+WHERE v.id = c.id AND v.id = ANY(CAST(:ids AS bigint[]))
   -- a clean new visit already holds these values (column defaults): no second row version
   AND (v.flags, v.review_status) IS DISTINCT FROM (c.flags, c.review_status)
 """

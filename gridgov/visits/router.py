@@ -58,8 +58,8 @@ def upload_visits(
     session: SessionDep,
     scope: Allowed(Perm.visits_write),
     coord_sys: CoordSysDep,
-) -> VisitBatchResult:
-    return visits_service.upload_batch(session, scope, body.visits, coord_sys=coord_sys)
+) -> Response:
+    return json_bytes(visits_service.upload_batch(session, scope, body.visits, coord_sys=coord_sys))
 
 
 @router.get("/visits", response_model=VisitPage, summary="走访记录（按走访时间倒序）")
