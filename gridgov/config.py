@@ -169,6 +169,15 @@ class VisitSettings(BaseModel):
     intervals: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
+class SyncSettings(BaseModel):
+    """The phones' change log (DESIGN §5)."""
+
+    # Tombstones (deleted, retired, moved away) older than this are pruned; a phone whose
+    # cursor is older still is told to reset and download its scope afresh. Superseded changes
+    # (an entity logged again later in the same place) are pruned whatever their age.
+    tombstone_retention_days: int = Field(90, ge=1, le=3650)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGOV_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -182,6 +191,7 @@ class Settings(BaseSettings):
     contacts: ContactSettings = ContactSettings()
     visits: VisitSettings = VisitSettings()
     issues: IssueSettings = IssueSettings()
+    sync: SyncSettings = SyncSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

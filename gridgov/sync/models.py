@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gridgov.columns import id_column
+from gridgov.columns import created_at_column, id_column
 from gridgov.db import Base
 
 ENTITIES = ("grid", "household", "contact", "visit")
@@ -45,6 +45,7 @@ class SyncChange(Base):
     county_code: Mapped[str] = mapped_column(String(6))
     village_id: Mapped[int] = mapped_column(BigInteger)
     grid_id: Mapped[int | None] = mapped_column(BigInteger)
+    logged_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (
         Index("ix_sync_changes_xid_seq", "xid", "seq"),
@@ -54,14 +55,15 @@ class SyncChange(Base):
 
 
 class SyncHorizon(Base):
-    """One row: changes of transactions below ``xid`` have been pruned from ``sync_changes``.
-    A cursor from before the horizon can no longer be continued; its pull answers ``reset``
-    and the phone downloads its scope afresh."""
+    """One row: (xid, seq) of the newest tombstone pruned from ``sync_changes``. A cursor
+    before it might have missed that tombstone: its pull answers ``reset`` and the phone
+    downloads its scope afresh."""
 
     __tablename__ = "sync_horizon"
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     xid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

@@ -22,13 +22,17 @@ horizon AS (
         (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)
     ) AS xid
 )
-SELECT c.xid, c.seq, c.entity, c.entity_id
-FROM sync_changes c, horizon
-WHERE {where}
-  AND (c.xid, c.seq) > (:c_xid, :c_seq)
-  AND c.xid < horizon.xid
+SELECT horizon.xid AS horizon, c.xid, c.seq, c.entity, c.entity_id
+FROM horizon LEFT JOIN LATERAL (
+    SELECT c.xid, c.seq, c.entity, c.entity_id
+    FROM sync_changes c
+    WHERE {where}
+      AND (c.xid, c.seq) > (:c_xid, :c_seq)
+      AND c.xid < horizon.xid
+    ORDER BY c.xid, c.seq
+    LIMIT :limit_plus
+) AS c ON true
 ORDER BY c.xid, c.seq
-LIMIT :limit_plus
 """
 
 GRIDS_SQL = """
@@ -68,3 +72,58 @@ LEFT_SCOPE = [
     ),
     ("visits", "visit", "SELECT v.id FROM visits v WHERE {old} AND NOT COALESCE({new}, false)"),
 ]
+
+# Pruning the change log (``gridgov jobs run``). A change is superseded when the same entity is
+# logged again later in the same place (village, grid): a pull reads current state, so the
+# later row tells a phone everything the earlier one would have — deleting the earlier one is
+# invisible to every cursor, however old.
+PRUNE_SUPERSEDED_SQL = """
+DELETE FROM sync_changes c
+USING (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (
+            PARTITION BY entity, entity_id, village_id, grid_id ORDER BY xid DESC, seq DESC
+        ) AS newer
+        FROM sync_changes
+    ) AS ranked
+    WHERE newer > 1
+) AS old
+WHERE c.seq = old.seq
+"""
+
+# A remaining change whose entity is no longer there (deleted, retired, ended, moved away) is a
+# tombstone; past the retention it goes, and the horizon moves past it: a cursor from before
+# the horizon might have missed it, so its pull answers ``reset``. Changes of live entities
+# stay (a first pull, cursor 0, is built from them).
+PRUNE_TOMBSTONES_SQL = """
+WITH gone AS (
+    DELETE FROM sync_changes c
+    WHERE c.logged_at < now() - make_interval(days => :days)
+      AND NOT CASE c.entity
+        WHEN 'grid' THEN EXISTS (
+            SELECT 1 FROM grids g
+            WHERE g.id = c.entity_id AND g.valid_to IS NULL AND g.village_id = c.village_id)
+        WHEN 'household' THEN EXISTS (
+            SELECT 1 FROM households h
+            WHERE h.id = c.entity_id AND h.removed_at IS NULL AND h.village_id = c.village_id
+              AND h.grid_id IS NOT DISTINCT FROM c.grid_id)
+        WHEN 'contact' THEN EXISTS (
+            SELECT 1 FROM contacts ct JOIN households h ON h.id = ct.household_id
+            WHERE ct.id = c.entity_id AND ct.valid_to IS NULL AND ct.village_id = c.village_id
+              AND h.grid_id IS NOT DISTINCT FROM c.grid_id)
+        WHEN 'visit' THEN EXISTS (
+            SELECT 1 FROM visits v
+            WHERE v.id = c.entity_id AND v.village_id = c.village_id
+              AND v.grid_id IS NOT DISTINCT FROM c.grid_id)
+        ELSE false
+      END
+    RETURNING c.xid, c.seq
+),
+newest AS (SELECT xid, seq FROM gone ORDER BY xid DESC, seq DESC LIMIT 1),
+moved AS (
+    UPDATE sync_horizon h SET xid = newest.xid, seq = newest.seq, pruned_at = now()
+    FROM newest
+    WHERE h.id = 1 AND (newest.xid, newest.seq) > (h.xid, h.seq)
+)
+SELECT count(*) AS tombstones FROM gone
+"""

@@ -62,7 +62,10 @@ class SyncTombstones(BaseModel):
 class SyncPage(BaseModel):
     reset: bool = Field(
         False,
-        description="true：游标无效（格式错误或属于其他用户）；清空本地数据，从头拉取",
+        description=(
+            "true：游标无效（格式错误、属于其他用户，或早于已清理的变更日志）；"
+            "清空本地数据，从头拉取"
+        ),
     )
     upserts: SyncUpserts = Field(default_factory=SyncUpserts)
     tombstones: SyncTombstones = Field(default_factory=SyncTombstones)

@@ -80,7 +80,7 @@ def pull(
     now = datetime.now(UTC)
     limit = min(limit, get_settings().limits.page_max)
     position = _read_cursor(scope, cursor)
-    if position is None:
+    if position is None or (0, 0) < (position.xid, position.seq) < _pruned(session):
         return SyncPage(reset=True, has_more=True, server_time=now)
     if not position.same_scope:
         # The user was rebound: what they may no longer see goes as tombstones, and the new
@@ -92,10 +92,12 @@ def pull(
             server_time=now,
         )
     where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
-    rows = session.execute(
+    result = session.execute(
         text(queries.CHANGES_SQL.format(where=where)),
         {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},
     ).all()
+    horizon = result[0].horizon
+    rows = [r for r in result if r.seq is not None]
     has_more = len(rows) > limit
     rows = rows[:limit]
     changed: dict[str, set[int]] = {"grid": set(), "household": set(), "contact": set()}
@@ -104,6 +106,11 @@ def pull(
         changed[r.entity].add(r.entity_id)
     upserts, tombstones = _current_state(session, scope, changed, coord_sys)
     last = (rows[-1].xid, rows[-1].seq) if rows else (position.xid, position.seq)
+    if not has_more:
+        # Everything of this scope below the read horizon has been handed out, and nothing can
+        # still arrive below it: move the cursor up to it, so that a phone in a quiet scope
+        # keeps a cursor newer than what pruning removes (and is not told to reset).
+        last = max(last, (horizon - 1, _LAST_SEQ))
     due = None
     if not has_more and scope.can(Perm.visits_write):
         due = visits_service.due_list(
@@ -117,6 +124,35 @@ def pull(
         due=due,
         server_time=now,
     )
+
+
+_LAST_SEQ = 2**62  # above any sequence number: "all of this transaction"
+
+
+def _pruned(session: Session) -> tuple[int, int]:
+    """(xid, seq) of the newest pruned tombstone (see ``prune``); a cursor before it resets."""
+    row = session.execute(text("SELECT xid, seq FROM sync_horizon WHERE id = 1")).first()
+    return (row.xid, row.seq) if row else (0, 0)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    superseded: int
+    tombstones: int
+    horizon: tuple[int, int]
+
+
+def prune(session: Session, *, retention_days: int | None = None) -> PruneResult:
+    """Keep the change log as small as correctness allows (``gridgov jobs run``).
+
+    Superseded changes go whatever their age (no cursor can tell); tombstones older than the
+    retention go and move the horizon. Two runs at once serialise on the horizon row.
+    """
+    days = retention_days or get_settings().sync.tombstone_retention_days
+    session.execute(text("SELECT 1 FROM sync_horizon WHERE id = 1 FOR UPDATE"))
+    superseded = session.execute(text(queries.PRUNE_SUPERSEDED_SQL)).rowcount
+    tombstones = session.scalar(text(queries.PRUNE_TOMBSTONES_SQL), {"days": days}) or 0
+    return PruneResult(superseded, tombstones, _pruned(session))
 
 
 def _left_scope(session: Session, scope: Scope, old_bound: str) -> SyncTombstones:
