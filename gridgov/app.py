@@ -256,6 +256,7 @@ def operation_id(route: APIRoute) -> str:
 
 def api_router() -> APIRouter:
     from gridgov.audit.router import router as audit_router
+    from gridgov.auth.api_keys_router import router as api_keys_router
     from gridgov.auth.router import router as auth_router
     from gridgov.auth.router import users_router
     from gridgov.contacts.router import router as contacts_router
@@ -264,6 +265,7 @@ def api_router() -> APIRouter:
     from gridgov.imports.router import router as imports_router
     from gridgov.issues.router import router as issues_router
     from gridgov.members.router import router as members_router
+    from gridgov.notifications.router import router as notifications_router
     from gridgov.sync.router import router as sync_router
     from gridgov.visits.router import router as visits_router
 
@@ -271,6 +273,7 @@ def api_router() -> APIRouter:
     for router in (
         auth_router,
         users_router,
+        api_keys_router,
         hierarchy_router,
         households_router,
         imports_router,
@@ -279,6 +282,7 @@ def api_router() -> APIRouter:
         visits_router,
         sync_router,
         issues_router,
+        notifications_router,
         audit_router,
     ):
         api.include_router(router)
@@ -296,15 +300,16 @@ def create_app() -> FastAPI:
     )
     from gridgov.gis.router import exports_router, qa_router, tiles_router
     from gridgov.gis.router import router as ogc_router
+    from gridgov.issues.open311_router import router as open311_router
     from gridgov.ops.router import router as ops_router
 
+    # Routes are matched in order, one after another: the map routes, which a client hits
+    # dozens of times a second, go first (after the ~90 API routes they cost ~0.2 ms each).
+    app.include_router(tiles_router)
+    app.include_router(ogc_router)
     app.include_router(ops_router)
     app.include_router(api_router())
-    from gridgov.issues.open311_router import router as open311_router
-
     app.include_router(open311_router)
-    app.include_router(ogc_router)
-    app.include_router(tiles_router)
     app.include_router(exports_router)
     app.include_router(qa_router)
     app.add_exception_handler(errors.DomainError, on_domain_error)

@@ -105,6 +105,105 @@ def user_create(
         raise typer.Exit(1) from exc
 
 
+# -- API keys -----------------------------------------------------------------------------------
+
+apikey_app = typer.Typer(help="API 密钥（QGIS、GDAL、其他系统、Open311）", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    user: str = typer.Option(..., "--user", help="密钥代表的用户（登录名）：同其角色与权限范围"),
+    name: str = typer.Option(..., "--name", help="用途，如“自然资源局 QGIS”"),
+    expires_days: int | None = typer.Option(
+        None, "--expires-days", min=1, max=3650, help="有效天数（省略则长期有效）"
+    ),
+) -> None:
+    """创建 API 密钥（以系统身份，写入审计日志）；密钥只显示这一次。"""
+    from datetime import UTC, datetime, timedelta
+
+    from gridgov.auth import api_keys
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+
+    expires_at = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    try:
+        with session_scope() as session:
+            created = api_keys.create_key(
+                session, None, name=name, username=user, expires_at=expires_at
+            )
+            key_id, secret = created.key.id, created.secret
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        for e in exc.errors:
+            console.print(f"  - {'.'.join(map(str, e.loc))}: {e.msg}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]已创建 API 密钥 {key_id}（{name}，代表用户 {user}）[/green]")
+    if expires_at is not None:
+        console.print(f"有效期至 {expires_at.isoformat(timespec='seconds')}")
+    console.print("[yellow]密钥只显示这一次，请立即妥善保存：[/yellow]")
+    console.print(secret, markup=False, highlight=False, soft_wrap=True)
+
+
+@apikey_app.command("list")
+def apikey_list(
+    county: str | None = typer.Option(None, help="县代码（6 位；省略则列出全部）"),
+) -> None:
+    """列出 API 密钥（不含密钥本身）。"""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from gridgov.auth import api_keys
+    from gridgov.db import session_scope
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+    with session_scope() as session:
+        rows = api_keys.list_keys(session, None, county_code=county)
+        now = datetime.now(UTC)
+        table = Table(title=f"API 密钥（{county or '全部'}，共 {len(rows)} 个）")
+        for column in ("编号", "名称", "前缀", "用户", "县", "创建", "过期", "最近使用", "状态"):
+            table.add_column(column)
+        for key, user in rows:
+            if key.revoked_at is not None:
+                state = f"[red]已吊销 {when(key.revoked_at)}[/red]"
+            elif not api_keys.is_active(key, now):
+                state = "[yellow]已过期[/yellow]"
+            else:
+                state = "[green]有效[/green]"
+            table.add_row(
+                str(key.id),
+                key.name,
+                f"ggk_{key.prefix}_…",
+                f"{user.username}（{user.role}）",
+                key.county_code,
+                when(key.created_at),
+                when(key.expires_at),
+                when(key.last_used_at),
+                state,
+            )
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int = typer.Argument(..., help="密钥编号（见 apikey list）")) -> None:
+    """吊销 API 密钥（立即失效，写入审计日志）。"""
+    from gridgov.auth import api_keys
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+
+    try:
+        with session_scope() as session:
+            key = api_keys.revoke_key(session, None, key_id)
+            name = key.name
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]已吊销 API 密钥 {key_id}（{name}）[/green]")
+
+
 @app.command()
 def demo(
     households: int = typer.Option(150_000, help="户数"),
@@ -501,17 +600,35 @@ def contacts_auto_assign(
 
 # -- jobs ---------------------------------------------------------------------------------------
 
-jobs_app = typer.Typer(help="后台任务：事件超时自动上报", no_args_is_help=True)
+jobs_app = typer.Typer(help="后台任务：事件超时自动上报与站内提醒", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
 
 @jobs_app.command("run")
 def jobs_run(limit: int = typer.Option(500, min=1, help="每次最多处理的事件数")) -> None:
-    """执行一次：超过时限系数的事件自动上报上一级（可多个进程同时运行）。"""
-    from gridgov.issues import jobs
+    """执行一次：超过时限系数的事件自动上报上一级，再发送站内提醒，并清理同步变更日志
+    （可多个进程同时运行）。"""
+    from rich.table import Table
 
-    result = jobs.run_once(limit=limit)
+    from gridgov.ops import jobs
+
+    outcome = jobs.run_once(limit=limit)
+    result = outcome.issues
     console.print(f"自动上报 {len(result.escalated)} 件事件")
+    table = Table(title="新发站内提醒")
+    table.add_column("类别")
+    table.add_column("条数", justify="right")
+    reminders = result.reminders
+    table.add_row("即将到期", str(reminders.due_soon))
+    table.add_row("已超期", str(reminders.overdue))
+    table.add_row("上报至本单位", str(reminders.escalated))
+    table.add_row("合计", str(reminders.total))
+    console.print(table)
+    if outcome.prune is not None:
+        console.print(
+            f"同步变更日志：清理被覆盖的变更 {outcome.prune.superseded} 条、"
+            f"过期删除记录 {outcome.prune.tombstones} 条"
+        )
 
 
 @jobs_app.command("serve")
@@ -519,8 +636,9 @@ def jobs_serve(
     interval: int = typer.Option(60, min=1, help="两次执行的间隔（秒）"),
     limit: int = typer.Option(500, min=1, help="每次最多处理的事件数"),
 ) -> None:
-    """常驻运行：每隔 interval 秒执行一次 jobs run。"""
-    from gridgov.issues import jobs
+    """常驻运行：每隔 interval 秒执行一次 jobs run（自动上报与站内提醒；
+    同步变更日志每小时清理一次）。"""
+    from gridgov.ops import jobs
 
     jobs.serve(interval, limit=limit)
 

@@ -53,6 +53,9 @@ class AuthSettings(BaseModel):
     # Failed logins allowed per username and per client address within the window.
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_window_seconds: int = Field(300, ge=10)
+    # How long a process remembers which scope a verified credential stands for (see
+    # gridgov/auth/cache.py); 0 turns the memory off.
+    scope_cache_seconds: float = Field(30.0, ge=0, le=3600)
 
 
 class RuleSettings(BaseModel):
@@ -134,13 +137,13 @@ class IssueSettings(BaseModel):
     workday_end_hour: int = Field(17, ge=1, le=24)
     # An issue escalates automatically once this multiple of its SLA has passed.
     escalation_factor: float = Field(1.5, ge=1.0, le=10.0)
+    # A "due soon" reminder goes out once the working hours left reach this share of the SLA.
+    due_soon_share: float = Field(0.25, gt=0.0, lt=1.0)
     reopen_days: int = Field(7, ge=0, le=365)
     duplicate_radius_m: float = Field(50.0, ge=0, le=10_000)
     duplicate_days: int = Field(7, ge=0, le=365)
     # How far (m) a reporter may move an issue into a neighbouring grid when confirming it.
     grid_correction_m: float = Field(200.0, ge=0, le=5000)
-    # Open311 api_key → username of the account its reports are filed as.
-    open311_api_keys: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _day_order(self) -> IssueSettings:

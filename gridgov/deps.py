@@ -7,10 +7,13 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, APIKeyQuery, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from gridgov.auth import api_keys as api_keys_service
+from gridgov.auth import security
 from gridgov.auth import service as auth_service
+from gridgov.auth.cache import SCOPES
 from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope, scope_for
@@ -25,20 +28,76 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="API 密钥（ggk_…）；也可写作 Authorization: Bearer ggk_…",
+)
+API_KEY_QUERY = "api_key"
+# Documents ``?api_key=`` on the map routes (OpenAPI); the value is read by query_api_key.
+api_key_query = APIKeyQuery(
+    name=API_KEY_QUERY,
+    auto_error=False,
+    description="API 密钥（ggk_…），仅地图服务（/ogc、/tiles）的 GET 请求可放在网址中",
+)
+
+
+def query_api_key(request: Request) -> str | None:
+    """Map clients (QGIS, GDAL) can often only edit a URL: GET requests of the OGC API and the
+    tiles also take the key as ``?api_key=``. Nowhere else: a key in a URL ends up in proxy
+    logs and browser histories."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", ""))
+    if request.method == "GET" and (path == "/ogc" or path.startswith(("/ogc/", "/tiles/"))):
+        return request.query_params.get(API_KEY_QUERY)
+    return None
+
+
 def get_current_user(
-    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    session: SessionDep,
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    header_key: Annotated[str | None, Depends(api_key_header)],
 ) -> User:
-    if not token:
-        raise Unauthenticated()
-    return auth_service.user_for_access_token(session, token)
+    """The caller, by the first credential present: ``Authorization: Bearer`` (an access
+    token, or an API key ``ggk_…``), ``X-API-Key``, then (map reads only) ``?api_key=``."""
+    if token:
+        if api_keys_service.looks_like_key(token):
+            return api_keys_service.user_for_api_key(session, token)
+        return auth_service.user_for_access_token(session, token)
+    key = header_key or query_api_key(request)
+    if key:
+        return api_keys_service.user_for_api_key(session, key)
+    raise Unauthenticated()
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_scope(session: SessionDep, user: CurrentUser, request: Request) -> Scope:
-    scope = scope_for(session, user)
-    request.state.user = user.username
+def get_scope(
+    session: SessionDep,
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    header_key: Annotated[str | None, Depends(api_key_header)],
+) -> Scope:
+    """The caller's scope. The credential is verified on every request (an access token's
+    signature and expiry); which scope it stands for is remembered for a few seconds
+    (``gridgov.auth.cache``), so map clients' bursts of tiles cost no query for it."""
+    credential = token or header_key or query_api_key(request)
+    if not credential:
+        raise Unauthenticated()
+    if api_keys_service.looks_like_key(credential):
+        key = "k:" + api_keys_service.hash_key(credential)
+    else:
+        claims = security.decode(credential, kind="access")
+        if claims is None:
+            raise Unauthenticated("访问令牌无效或已过期", code="invalid_token")
+        key = f"u:{claims['sub']}"
+    scope = SCOPES.get(key)
+    if scope is None:
+        user = get_current_user(session, request, token, header_key)
+        scope = scope_for(session, user)
+        SCOPES.put(key, scope)
+    request.state.user = scope.username
     return scope
 
 
@@ -48,7 +107,8 @@ ScopeDep = Annotated[Scope, Depends(get_scope)]
 def require(perm: Perm) -> Callable[[Scope], Scope]:
     """A guard: the caller's scope, if their role has ``perm``; 403 otherwise."""
 
-    def guard(scope: ScopeDep) -> Scope:
+    # async: a check of a value in hand, not worth a trip through the thread pool
+    async def guard(scope: ScopeDep) -> Scope:
         if not scope.can(perm):
             raise Forbidden()
         return scope
@@ -66,9 +126,11 @@ ReadScope = Allowed(Perm.read)
 
 
 # -- shared query parameters ------------------------------------------------------------------
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, a hop that costs more than
+# parsing a query parameter.
 
 
-def get_coord_sys(
+async def get_coord_sys(
     coord_sys: Annotated[
         CoordSys,
         Query(
@@ -82,7 +144,7 @@ def get_coord_sys(
 CoordSysDep = Annotated[CoordSys, Depends(get_coord_sys)]
 
 
-def get_bbox(
+async def get_bbox(
     bbox: Annotated[
         str | None,
         Query(max_length=200, description="minLon,minLat,maxLon,maxLat（按 coord_sys）"),
@@ -115,7 +177,7 @@ def get_bbox(
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
 
 
-def get_page_params(
+async def get_page_params(
     limit: Annotated[int | None, Query(ge=1, description="每页条数")] = None,
     cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
 ) -> tuple[int, str | None]:

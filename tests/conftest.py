@@ -18,6 +18,9 @@ from tests.fixtures.world import World, build_world
 os.environ["GRIDGOV_ENV"] = "test"
 os.environ.setdefault("GRIDGOV_LOG_JSON", "false")
 os.environ.setdefault("GRIDGOV_LOG_LEVEL", "WARNING")
+# Tests rebind users and rebuild worlds between requests (and several databases reuse the same
+# user ids): no scope memory, except in the tests of the memory itself.
+os.environ["GRIDGOV_AUTH__SCOPE_CACHE_SECONDS"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -108,6 +108,8 @@ def path_values(world: World) -> dict[str, str]:
         "service_code": "0201",
         "service_request_id": "999999999",
         "token_id": str(uuid.uuid4()),
+        "notification_id": "999999999",  # no such reminder: any signed-in caller gets 404
+        "key_id": "999999999",  # no such API key: a permitted caller gets 404
     }
 
 

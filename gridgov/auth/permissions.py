@@ -31,6 +31,7 @@ class Perm(StrEnum):
     issues_handle = "issues:handle"
     visits_write = "visits:write"
     visits_review = "visits:review"
+    api_keys_manage = "api_keys:manage"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -76,6 +77,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.visits_review,
         }
     ),
+    # Every permission, among them api_keys:manage (only county administrators make API keys).
     Role.county_admin: frozenset(set(Perm)),
     # GIS staff maintain boundaries; they never see personal data.
     Role.gis_editor: frozenset(

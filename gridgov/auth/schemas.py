@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gridgov.auth.permissions import Role
 
@@ -56,3 +56,39 @@ class UserRead(BaseModel):
     is_active: bool
     created_at: datetime
     last_login_at: datetime | None
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="用途，如“自然资源局 QGIS”")
+    username: str | None = Field(
+        None, min_length=1, max_length=64, description="密钥代表的用户（与 user_id 二选一）"
+    )
+    user_id: int | None = Field(None, ge=1, description="密钥代表的用户编号（与 username 二选一）")
+    expires_at: AwareDatetime | None = Field(None, description="过期时间（带时区）；不填则长期有效")
+
+    @model_validator(mode="after")
+    def _one_user(self) -> ApiKeyCreate:
+        if (self.username is None) == (self.user_id is None):
+            raise ValueError("username 与 user_id 须且只能填写一个")
+        return self
+
+
+class ApiKeyRead(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="密钥开头（ggk_ 之后的 8 位），用于区分密钥；不含密钥本身")
+    user_id: int
+    username: str
+    role: Role
+    county_code: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="最近使用时间（每分钟至多更新一次）")
+    active: bool = Field(description="未吊销且未过期")
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="完整密钥：仅此一次显示，请妥善保存")

@@ -1,6 +1,7 @@
 """The layer registry: what each map layer reads, which properties it shows, how it is filtered.
 
-One registry serves the OGC API collections and the vector tiles. Every SQL fragment here is a
+One registry serves the OGC API collections, the vector tiles and the exports (``LAYERS``); the
+OGC API also serves the spatial QA findings (``QA_LAYERS``). Every SQL fragment here is a
 constant written by us; request values only ever travel as bound parameters. Households carry
 no identity (head of household, phone, ID number, address): maps are shared widely (DESIGN §8).
 """
@@ -8,6 +9,9 @@ no identity (head of household, phone, ID number, address): maps are shared wide
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from gridgov.gis import qa
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,24 @@ class Layer:
     tables: tuple[str, ...]
     # Below this zoom a point layer is drawn as clusters with a count, never dropped.
     cluster_below: int | None = None
+    # A derived layer (spatial QA): ``from_sql`` is a query with a ``{scope}`` placeholder that
+    # takes the caller's scope over these aliases inside it (queries.bind_scope), and ``params``
+    # are bound parameters it needs. Such a layer is an OGC collection only (no tiles, no
+    # exports) and shows no extent (computing it would run the whole check).
+    scope_aliases: tuple[str, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
     filters: dict[str, Prop] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", {p.name: p for p in self.props if p.filter})
 
+    @property
+    def derived(self) -> bool:
+        return bool(self.scope_aliases) or self.scope_kind == BOUND
+
+
+# The scope_kind of a derived layer whose FROM already carries the caller's scope.
+BOUND = "bound"
 
 CODE = Prop("code", "t.code", "string", "代码", "t.code = :v")
 NAME = Prop("name", "t.name", "string", "名称", "t.name = :v")
@@ -145,3 +162,36 @@ LAYERS: dict[str, Layer] = {
     )
 }
 LAYER_IDS = tuple(LAYERS)
+
+
+def _qa_layer(check: qa.Check) -> Layer:
+    threshold = {
+        "area": f"；默认 min_area = {check.default:g} 平方米",
+        "distance": f"；默认 max_distance = {check.default:g} 米",
+    }.get(check.threshold, "")
+    from_sql = f"({check.sql}) t"
+    return Layer(
+        id=f"qa_{check.id}",
+        title=f"质检：{check.title}",
+        description=f"空间质检（同 /api/v1/qa/{check.id}）：{check.description}{threshold}",
+        scope_kind=check.scope_kind,
+        table_sql=from_sql,
+        from_sql=from_sql,
+        where="true",
+        props=tuple(
+            Prop(a.name, f"t.{a.name}", a.type, a.title, f"t.{a.name} = :v" if a.filter else None)
+            for a in check.attrs
+        ),
+        geometry_type=check.geometry_type,
+        tables=(),
+        scope_aliases=check.scope_aliases,
+        params=(("threshold", check.default),),
+    )
+
+
+# Spatial QA findings as OGC collections (qa_grid_overlaps, …): the same query per check as
+# /api/v1/qa/{check}, paged and filtered like the layers above.
+QA_LAYERS: dict[str, Layer] = {f"qa_{c.id}": _qa_layer(c) for c in qa.CHECKS.values()}
+# Every OGC API collection: the map layers, then the QA layers.
+COLLECTIONS: dict[str, Layer] = LAYERS | QA_LAYERS
+COLLECTION_IDS = tuple(COLLECTIONS)

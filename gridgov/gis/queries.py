@@ -5,6 +5,7 @@ PostgreSQL builds every feature's GeoJSON (or HTML row, or MVT tile); Python onl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
 from gridgov.auth.scope import Scope
-from gridgov.gis.layers import Layer, Prop
+from gridgov.gis import qa
+from gridgov.gis.layers import BOUND, Layer, Prop
 
 BBox = tuple[float, float, float, float]
 DatetimeRange = tuple[datetime | None, datetime | None]
@@ -54,7 +56,8 @@ def html_row_sql(layer: Layer) -> str:
         for p in layer.props
     )
     return (
-        "'<tr><td><a href=\"' || :href_base || t.id || '?f=html\">' || t.id || '</a></td>' || "
+        "'<tr><td><a href=\"' || :href_base || t.id || :href_query || '\">' || t.id"
+        " || '</a></td>' || "
         f"{cells} || '<td>' || ST_GeometryType(t.geom) || '</td></tr>'"
     )
 
@@ -68,7 +71,12 @@ def where_sql(
     filters: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The layer's rows in the caller's scope that match the request's filters."""
-    scope_sql, params = scope.sql(layer.scope_kind, "t")
+    if layer.scope_aliases:
+        raise ValueError(f"{layer.id}: a derived layer needs bind_scope() first")
+    if layer.scope_kind == BOUND:  # the scope is inside the FROM already
+        scope_sql, params = "true", dict(layer.params)
+    else:
+        scope_sql, params = scope.sql(layer.scope_kind, "t")
     clauses = [f"({layer.where})", scope_sql]
     if bbox is not None:
         clauses.append(
@@ -93,6 +101,24 @@ def where_sql(
         clauses.append(prop.filter.replace(":v", f":f_{name}"))
         params[f"f_{name}"] = value
     return " AND ".join(clauses), params
+
+
+def bind_scope(layer: Layer, scope: Scope) -> Layer:
+    """A derived layer (spatial QA) with the caller's scope written into its FROM, where it
+    filters the check's own tables (so PostgreSQL uses their indexes); other layers as they are.
+    ``where_sql`` refuses an unbound derived layer: it cannot leak rows by being forgotten."""
+    if not layer.scope_aliases:
+        return layer
+    fragment, params = qa.scope_sql(scope, layer.scope_kind, layer.scope_aliases)
+    from_sql = layer.from_sql.replace("{scope}", fragment)
+    return replace(
+        layer,
+        from_sql=from_sql,
+        table_sql=from_sql,
+        scope_kind=BOUND,
+        scope_aliases=(),
+        params=(*layer.params, *params.items()),
+    )
 
 
 def items_sql(layer: Layer, where: str, *, html: bool) -> str:

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.datastructures import URL
 
-from gridgov.deps import ReadScope, SessionDep
+from gridgov.deps import API_KEY_QUERY, ReadScope, SessionDep, api_key_query, query_api_key
 from gridgov.gis import exports as exports_service
 from gridgov.gis import files as files_service
 from gridgov.gis import html
 from gridgov.gis import qa as qa_service
 from gridgov.gis import service as gis_service
 from gridgov.gis import tiles as tiles_service
-from gridgov.gis.layers import LAYER_IDS
+from gridgov.gis.layers import COLLECTION_IDS, LAYER_IDS
 
-router = APIRouter(prefix="/ogc", tags=["ogc"])
+# Map clients may carry an API key in the URL (read by gridgov.deps.get_current_user).
+KEY_IN_URL = [Security(api_key_query)]
+router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=KEY_IN_URL)
 
-CollectionId = Annotated[Literal[LAYER_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
+CollectionId = Annotated[Literal[COLLECTION_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 FeatureId = Annotated[str, Path(max_length=30, description="要素编号")]
 Format = Annotated[
     Literal["json", "html"] | None,
@@ -28,8 +32,9 @@ Format = Annotated[
 
 
 def check_plain(request: Request) -> None:
-    """Landing, conformance and collection documents take no parameter but ``f``."""
-    gis_service.check_parameters(request.query_params.multi_items(), {"f"})
+    """Landing, conformance and collection documents take no parameter but ``f`` (and the
+    caller's ``api_key``, see gridgov.deps.query_api_key)."""
+    gis_service.check_parameters(request.query_params.multi_items(), {"f", API_KEY_QUERY})
 
 
 PlainParams = Annotated[None, Depends(check_plain)]
@@ -45,7 +50,24 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def with_key(request: Request, url: str) -> str:
+    """``url`` (one of ours) carrying the caller's ``api_key`` if the request came with one:
+    a client that can only put the key in the URL must be able to follow every link."""
+    key = query_api_key(request)
+    if key is None or not url.startswith(base_url(request)):
+        return url
+    return str(URL(url).include_query_params(**{API_KEY_QUERY: key}))
+
+
+def _keep_key(request: Request, doc: dict[str, Any]) -> None:
+    for link in doc.get("links", []):
+        link["href"] = with_key(request, link["href"])
+    for collection in doc.get("collections", []):
+        _keep_key(request, collection)
+
+
 def document(request: Request, f: str | None, title: str, doc: dict[str, Any]) -> Response:
+    _keep_key(request, doc)
     if wants_html(request, f):
         return HTMLResponse(html.document(title, doc))
     return Response(orjson.dumps(doc), media_type="application/json")
@@ -111,10 +133,13 @@ def list_items(
     cursor: Annotated[str | None, Query(max_length=500, description="下一页游标")] = None,
 ) -> Response:
     as_html = wants_html(request, f)
+    # The request's own URL: self and next keep every parameter, api_key included.
+    key = query_api_key(request)
     links = gis_service.PageLinks(
         self_url=str(request.url),
         next_url=lambda c: str(request.url.include_query_params(cursor=c)),
         html_base=f"{base_url(request)}/ogc/collections/{collection_id}/items/",
+        html_query="?f=html" + (f"&amp;{urlencode({API_KEY_QUERY: key})}" if key else ""),
     )
     chunks = gis_service.stream_items(
         session,
@@ -156,7 +181,7 @@ def get_item(
 
 # -- vector tiles ------------------------------------------------------------------------------
 
-tiles_router = APIRouter(prefix="/tiles", tags=["tiles"])
+tiles_router = APIRouter(prefix="/tiles", tags=["tiles"], dependencies=KEY_IN_URL)
 LayerId = Annotated[Literal[LAYER_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -166,6 +191,9 @@ def get_tilejson(
     request: Request, layer: LayerId, session: SessionDep, scope: ReadScope, _: PlainParams
 ) -> Response:
     doc = tiles_service.tilejson(session, scope, layer, base_url(request))
+    key = query_api_key(request)
+    if key is not None:  # tile URLs must carry the key the TileJSON was fetched with
+        doc["tiles"] = [f"{t}?{urlencode({API_KEY_QUERY: key})}" for t in doc["tiles"]]
     return Response(orjson.dumps(doc), media_type="application/json")
 
 

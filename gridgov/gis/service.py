@@ -22,7 +22,7 @@ from gridgov.auth.scope import Scope
 from gridgov.db import get_stream_pool
 from gridgov.errors import DomainError, FieldError, NotFound
 from gridgov.gis import queries
-from gridgov.gis.layers import LAYERS, Layer
+from gridgov.gis.layers import COLLECTIONS, LAYERS, Layer
 from gridgov.pagination import decode_id_cursor, encode_cursor
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -37,7 +37,8 @@ LIMIT_DEFAULT = 100
 LIMIT_MAX = 10_000
 BATCH = 1000  # rows per fetch from the server-side cursor and per chunk written out
 # Query parameters every items request may carry; a layer adds its property filters.
-ITEMS_PARAMS = frozenset({"f", "limit", "bbox", "bbox-crs", "datetime", "cursor", "crs"})
+# api_key: map clients may authenticate in the URL (gridgov.deps.query_api_key).
+ITEMS_PARAMS = frozenset({"f", "limit", "bbox", "bbox-crs", "datetime", "cursor", "crs", "api_key"})
 
 
 def bad_parameter(name: str, msg: str, code: str) -> DomainError:
@@ -69,10 +70,19 @@ def check_parameters(
 
 
 def get_layer(layer_id: str) -> Layer:
+    """A map layer (tiles, exports)."""
     layer = LAYERS.get(layer_id)
     if layer is None:
         raise NotFound("图层")
     return layer
+
+
+def get_collection(layer_id: str, scope: Scope) -> Layer:
+    """An OGC API collection (a map layer or a QA layer), bound to the caller's scope."""
+    layer = COLLECTIONS.get(layer_id)
+    if layer is None:
+        raise NotFound("图层")
+    return queries.bind_scope(layer, scope)
 
 
 # -- parameters ------------------------------------------------------------------------------
@@ -187,7 +197,7 @@ def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
 def landing(base: str) -> dict[str, Any]:
     return {
         "title": "gridgov 网格治理地图服务",
-        "description": "OGC API – Features：行政区划、网格、住户（脱敏）",
+        "description": "OGC API – Features：行政区划、网格、住户（脱敏），以及空间质检结果（qa_…）",
         "links": [
             _link(f"{base}/ogc", "self", "application/json", "本页"),
             _link(f"{base}/ogc?f=html", "alternate", "text/html", "本页（HTML）"),
@@ -229,6 +239,8 @@ def _collection_doc(layer: Layer, base: str, extent: Sequence[float | None]) -> 
 
 
 def _extent(session: Session, scope: Scope, layer: Layer) -> Sequence[float | None]:
+    if layer.derived:  # the extent of QA findings would cost running the check
+        return (None, None, None, None)
     where, params = queries.where_sql(layer, scope)
     return tuple(session.execute(text(queries.extent_sql(layer, where)), params).one())
 
@@ -241,18 +253,18 @@ def collections(session: Session, scope: Scope, base: str) -> dict[str, Any]:
         ],
         "collections": [
             _collection_doc(layer, base, _extent(session, scope, layer))
-            for layer in LAYERS.values()
+            for layer in (get_collection(layer_id, scope) for layer_id in COLLECTIONS)
         ],
     }
 
 
 def collection(session: Session, scope: Scope, layer_id: str, base: str) -> dict[str, Any]:
-    layer = get_layer(layer_id)
+    layer = get_collection(layer_id, scope)
     return _collection_doc(layer, base, _extent(session, scope, layer))
 
 
 def item(session: Session, scope: Scope, layer_id: str, feature_id: str) -> bytes:
-    layer = get_layer(layer_id)
+    layer = get_collection(layer_id, scope)
     if not (feature_id.isascii() and feature_id.isdigit()) or len(feature_id) > 18:
         raise NotFound("要素")
     where, params = queries.where_sql(layer, scope)
@@ -274,6 +286,7 @@ class PageLinks:
     self_url: str
     next_url: Callable[[str], str]  # cursor → URL of the next page
     html_base: str = ""  # prefix of a feature's HTML link (items/…)
+    html_query: str = "?f=html"  # its query string (HTML-escaped)
 
 
 def stream_items(
@@ -287,12 +300,17 @@ def stream_items(
 ) -> Iterator[bytes]:
     """An item page as chunks of bytes. The statement has run before this returns, so bad input
     and database errors surface as ordinary errors, not as a broken 200 half-way."""
-    layer = get_layer(layer_id)
+    layer = get_collection(layer_id, scope)
     q = items_query(layer, query)
     where, params = queries.where_sql(
         layer, scope, bbox=q.bbox, datetime_range=q.datetime_range, filters=q.filters
     )
-    params.update(after_id=q.after_id, fetch=q.limit + 1, href_base=links.html_base)
+    params.update(
+        after_id=q.after_id,
+        fetch=q.limit + 1,
+        href_base=links.html_base,
+        href_query=links.html_query,
+    )
     sql = queries.to_psycopg(queries.items_sql(layer, where, html=html))
     writer = _html_page if html else _geojson_page
     return writer(layer, links, _limited(stream_rows(sql, params), q.limit))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from gridgov.audit import service as audit
+from gridgov.auth import cache as scope_cache
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
@@ -171,6 +172,7 @@ def write_units(
 ) -> tuple[list[int], list[FieldError]]:
     """Validate and upsert (by ``target_id``) a set of units of one level. All or nothing."""
     stage = AreaStage(session, level, loc_prefix=loc_prefix)
+    scope_cache.forget_after_commit(session)  # a new or moved area may change who sees what
     count = stage.load(rows)
     allowed = None if scope is None else sorted(scope.unit_ids)
     errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)
@@ -503,6 +505,7 @@ def write_grids(
 ) -> tuple[list[int], list[FieldError]]:
     """Validate and upsert grids; then re-derive the grid of every household in their villages."""
     stage = AreaStage(session, "grid", loc_prefix=loc_prefix)
+    scope_cache.forget_after_commit(session)  # a new or moved area may change who sees what
     count = stage.load(rows)
     allowed = None if scope is None else list(scope.village_ids)
     errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)

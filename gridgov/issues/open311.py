@@ -2,8 +2,9 @@
 
 Public: only categories marked public, and never who reported an issue or which household it
 concerns (no reporter, no household, no address of a household-linked issue, no notes written by
-people). ``jurisdiction_id`` is the county code. Reports come in with an ``api_key`` that the
-county configured (``GRIDGOV_ISSUES__OPEN311_API_KEYS``) for one of its accounts.
+people). ``jurisdiction_id`` is the county code. Reports come in with an ``api_key``: an API key
+(gridgov.auth.api_keys) a county administrator made for one of the county's accounts; the report
+is filed as that account.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from xml.etree import ElementTree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridgov.auth.models import User
+from gridgov.auth import api_keys
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import scope_for
-from gridgov.config import get_settings
-from gridgov.errors import DomainError
+from gridgov.errors import DomainError, Unauthenticated
 from gridgov.hierarchy.models import AdminUnit
 from gridgov.issues import service as issues_service
 from gridgov.issues.models import Issue, IssueCategory
@@ -69,7 +69,7 @@ def discovery(base_url: str) -> dict[str, Any]:
     return {
         "changeset": changeset,
         "contact": "请联系所在县网格化服务管理中心",
-        "key_service": "api_key 由县级管理员配置（GRIDGOV_ISSUES__OPEN311_API_KEYS）",
+        "key_service": "api_key 由县级管理员创建（POST /api/v1/api-keys 或 gridgov apikey create）",
         "endpoints": [
             {
                 "specification": SPEC,
@@ -250,14 +250,10 @@ def create_request(
     """A report through Open311, filed as the account the api_key belongs to."""
     if not api_key:
         raise Open311Error(400, "api_key is required")
-    username = get_settings().issues.open311_api_keys.get(api_key)
-    user = (
-        session.scalar(select(User).where(User.username == username, User.is_active))
-        if username
-        else None
-    )
-    if user is None:
-        raise Open311Error(403, "invalid api_key")
+    try:
+        user = api_keys.user_for_api_key(session, api_key)
+    except Unauthenticated:  # unknown, revoked, expired, or its account deactivated
+        raise Open311Error(403, "invalid api_key") from None
     scope = scope_for(session, user)
     if not scope.can(Perm.issues_report):
         raise Open311Error(403, "this api_key may not submit requests")

@@ -43,6 +43,7 @@ class IssueEventRead(BaseModel):
     to_level: int
     note: str | None
     photo_ids: list[uuid.UUID] = Field(default_factory=list, description="办理时附的照片")
+    missing_attachments: list[uuid.UUID] = Field(description="本条引用但尚未上传的照片")
 
 
 class IssueRead(BaseModel):
@@ -57,6 +58,9 @@ class IssueRead(BaseModel):
     grid_code: str | None
     flags: list[str]
     photo_ids: list[uuid.UUID]
+    missing_attachments: list[uuid.UUID] = Field(
+        description="上报及办理时引用但尚未上传的照片（PUT /api/v1/attachments/{uuid} 补传）"
+    )
     reporter_id: int
     household_id: int | None
     duplicate_ids: list[int]

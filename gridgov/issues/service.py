@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from gridgov.issues import calendar, workflow
 from gridgov.issues.models import Issue, IssueCategory, IssueEvent
 from gridgov.issues.schemas import IssueCreate, IssueKpis, TransitionCreate
 from gridgov.issues.workflow import Action, State
+from gridgov.notifications import service as notifications
 from gridgov.pagination import decode_id_cursor, encode_cursor
 
 
@@ -289,8 +290,34 @@ def get_or_raise(session: Session, scope: Scope, issue_id: int, *, lock: bool = 
     return issue
 
 
+# Photos an issue refers to (its report's, then each timeline entry's, in order, once each)
+# that have not been uploaded yet: phones report first and upload when they can.
+_MISSING_PHOTOS = literal_column(
+    """ARRAY(
+        SELECT p.x FROM (
+            SELECT DISTINCT ON (q.x) q.x, q.event_id, q.n FROM (
+                SELECT u.x, CAST(0 AS bigint) AS event_id, u.n
+                FROM unnest(issues.photo_ids) WITH ORDINALITY AS u(x, n)
+                UNION ALL
+                SELECT u.x, e.id, u.n FROM issue_events e
+                CROSS JOIN LATERAL unnest(e.photo_ids) WITH ORDINALITY AS u(x, n)
+                WHERE e.issue_id = issues.id
+            ) q
+            WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = q.x)
+            ORDER BY q.x, q.event_id, q.n
+        ) p
+        ORDER BY p.event_id, p.n
+    )"""
+)
+_MISSING_EVENT_PHOTOS = literal_column(
+    "ARRAY(SELECT x FROM unnest(issue_events.photo_ids) WITH ORDINALITY AS u(x, n)"
+    " WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = u.x) ORDER BY u.n)"
+)
+
+
 def _places(session: Session, ids: list[int]) -> dict[int, Any]:
-    """Point and codes of several issues in one query (a list page is not N+1)."""
+    """Point, codes and missing photos of several issues in one query (a list page is not
+    N+1)."""
     rows = session.execute(
         select(
             Issue.id,
@@ -298,6 +325,7 @@ def _places(session: Session, ids: list[int]) -> dict[int, Any]:
             func.ST_Y(Issue.geom).label("lat"),
             AdminUnit.code.label("village_code"),
             Grid.code.label("grid_code"),
+            _MISSING_PHOTOS.label("missing_attachments"),
         )
         .select_from(Issue)
         .join(AdminUnit, AdminUnit.id == Issue.village_id)
@@ -345,6 +373,7 @@ def read(
     out["location"] = [round(row.lon, 7), round(row.lat, 7)]
     out["village_code"] = row.village_code
     out["grid_code"] = row.grid_code
+    out["missing_attachments"] = list(row.missing_attachments or [])
     out["allowed_actions"] = workflow.allowed_actions(issue.state, scope.role, issue.level)
     out["timeline"] = (
         [
@@ -358,9 +387,12 @@ def read(
                 "to_level": e.to_level,
                 "note": e.note,
                 "photo_ids": e.photo_ids,
+                "missing_attachments": list(missing or []),
             }
-            for e in session.scalars(
-                select(IssueEvent).where(IssueEvent.issue_id == issue.id).order_by(IssueEvent.id)
+            for e, missing in session.execute(
+                select(IssueEvent, _MISSING_EVENT_PHOTOS)
+                .where(IssueEvent.issue_id == issue.id)
+                .order_by(IssueEvent.id)
             )
         ]
         if timeline
@@ -464,6 +496,8 @@ def transition(
         session, scope, action=f"transition:{action.value}", entity="issue", entity_id=issue.id,
         before=before, after=audit.snapshot(issue),
     )  # fmt: skip
+    if action is Action.escalate:
+        notifications.remind_escalated(session, [issue.id], now=now)  # the new unit, at once
     return issue
 
 
@@ -543,6 +577,7 @@ def _escalate(session: Session, issue: Issue, cal: calendar.WorkCalendar, now: d
 @dataclass
 class JobResult:
     escalated: list[int]
+    reminders: notifications.ReminderCounts = field(default_factory=notifications.ReminderCounts)
 
 
 def escalate_overdue(

@@ -37,7 +37,17 @@ def test_landing_and_conformance(client, as_user):
 def test_collections_list_every_layer_with_scoped_extent(client, as_user):
     docs = client.get("/ogc/collections", headers=as_user("village_a")).json()["collections"]
     by_id = {c["id"]: c for c in docs}
-    assert set(by_id) == {"counties", "townships", "villages", "grids", "households"}
+    layers = {"counties", "townships", "villages", "grids", "households"}
+    qa_layers = {
+        "qa_grid_overlaps",
+        "qa_grid_gaps",
+        "qa_grids_outside_village",
+        "qa_households_outside_grids",
+        "qa_households_far_from_grid",
+        "qa_members_far_from_households",
+    }
+    assert set(by_id) == layers | qa_layers
+    assert all("extent" not in by_id[c] for c in qa_layers)  # would cost running every check
     # 东村 only: its own box, not the county's.
     assert by_id["grids"]["extent"]["spatial"]["bbox"] == [[111.0, 26.0, 111.1, 26.1]]
     assert "extent" not in by_id["counties"]  # the county lies outside a village user's scope
@@ -146,3 +156,48 @@ def test_html_views(client, as_user, world: World):
     assert "东村第一网格" in response.text and "next" in response.text
     response = client.get(f"/ogc/collections/grids/items/{world.grids[GRID_A1]}?f=html", headers=h)
     assert "东村第一网格" in response.text
+
+
+def test_a_key_in_the_url_travels_on_every_link(client, session, world: World):
+    """QGIS and GDAL users often can only edit the URL: the api_key parameter is accepted by
+    every OGC and tile read and carried by the links those documents make."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from gridgov.auth import api_keys
+
+    key = api_keys.create_key(session, None, name="QGIS", username="village_a").secret
+
+    def carries_key(href: str) -> bool:
+        return parse_qs(urlsplit(href).query).get("api_key") == [key]
+
+    for url in ("/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/grids"):
+        response = client.get(f"{url}?api_key={key}")
+        assert response.status_code == 200, (url, response.text)
+        doc = response.json()
+        links = doc.get("links", []) + [
+            link for c in doc.get("collections", []) for link in c["links"]
+        ]
+        assert all(carries_key(link["href"]) for link in links), url
+    landing = client.get(f"/ogc?api_key={key}&f=html")
+    assert landing.status_code == 200 and f"api_key={key}" in landing.text
+
+    # Pages: self and next keep the key; following next with nothing but the URL reaches the end.
+    url: str | None = f"/ogc/collections/households/items?limit=2&api_key={key}"
+    features: list[dict[str, Any]] = []
+    while url:
+        page = client.get(url).json()
+        assert all(carries_key(link["href"]) for link in page["links"])
+        features += page["features"]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+    assert len(features) == 6  # 东村's households
+    html = client.get(f"/ogc/collections/grids/items?f=html&api_key={key}").text
+    assert f"?f=html&amp;api_key={key}" in html
+
+    tilejson = client.get(f"/tiles/grids/tilejson.json?api_key={key}").json()
+    assert all(carries_key(t) for t in tilejson["tiles"])
+    # Without a key in the URL, no key appears in any link.
+    plain = client.get("/ogc/collections", headers={"X-API-Key": key}).text
+    assert "api_key" not in plain
+    # Still 400 for parameters that are really unknown.
+    bad = client.get(f"/ogc/collections/grids/items?api_key={key}&nonsense=1")
+    assert bad.status_code == 400 and bad.json()["code"] == "unknown_parameter"

@@ -59,7 +59,7 @@ def _add_grid(session, world: World, village: str, serial: str, box: tuple) -> N
     )
 
 
-def test_world_is_clean_but_for_its_known_gap(client, as_user, session):
+def test_world_is_clean_but_for_its_known_gap(client, as_user, session, world: World):
     assert (
         _counts(_qa(client, as_user, "grid_overlaps"))
         .keys()
@@ -68,6 +68,7 @@ def test_world_is_clean_but_for_its_known_gap(client, as_user, session):
     gaps = _qa(client, as_user, "grid_gaps")
     assert _counts(gaps).get(VILLAGE_C) == 1 and VILLAGE_A not in _counts(gaps)
     (gap,) = [f for f in gaps["features"] if f["properties"]["village_code"] == VILLAGE_C]
+    assert gap["id"] == f"{world.units[VILLAGE_C]}-1"  # a lone polygon is piece 1
     expected = _box_area(session, 111.15, 26.0, 111.2, 26.1)
     assert gap["properties"]["area_m2"] == pytest.approx(expected, rel=1e-3)
     assert gaps["parameters"] == {"min_area": 100.0}

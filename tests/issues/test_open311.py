@@ -153,12 +153,17 @@ def test_requests_field_by_field_and_nothing_private(client, issues, world: Worl
     assert root.findtext("request/service_code") == "0601"
 
 
-def test_post_with_api_key_and_token(client, session, monkeypatch) -> None:
-    from gridgov.config import get_settings
+@pytest.fixture
+def api_key(session) -> str:
+    """A key (gridgov.auth.api_keys) acting as the grid member of 东村-001."""
+    from gridgov.auth import api_keys
 
-    monkeypatch.setattr(get_settings().issues, "open311_api_keys", {"key-1": "grid_a1"})
+    return api_keys.create_key(session, None, name="Open311 测试", username="grid_a1").secret
+
+
+def test_post_with_api_key_and_token(client, session, api_key: str) -> None:
     form = {
-        "api_key": "key-1",
+        "api_key": api_key,
         "jurisdiction_id": COUNTY,
         "service_code": "0602",
         "lat": "26.03",
@@ -187,3 +192,35 @@ def test_post_with_api_key_and_token(client, session, monkeypatch) -> None:
     elsewhere = client.post(f"{BASE}/requests.xml", data={**form, "long": "111.08"})
     assert elsewhere.status_code == 400  # outside the account's grid
     assert _xml(elsewhere).findtext("error/code") == "400"
+
+
+def test_post_with_a_revoked_or_foreign_key_is_refused(client, session, api_key: str) -> None:
+    from gridgov.auth import api_keys
+    from gridgov.auth.models import ApiKey, User
+
+    form = {
+        "api_key": api_key,
+        "jurisdiction_id": COUNTY,
+        "service_code": "0602",
+        "lat": "26.03",
+        "long": "111.02",
+    }
+    other = client.post(f"{BASE}/requests.json", data={**form, "jurisdiction_id": "439903"})
+    assert other.status_code == 404 and other.json()[0]["code"] == 404  # no such county
+    # A key whose account may not report (an auditor) is refused with Open311's 403.
+    auditor = api_keys.create_key(session, None, name="只读", username="auditor").secret
+    denied = client.post(f"{BASE}/requests.json", data={**form, "api_key": auditor})
+    assert denied.status_code == 403
+    assert denied.json() == [{"code": 403, "description": "this api_key may not submit requests"}]
+
+    key = session.query(ApiKey).filter(ApiKey.key_hash == api_keys.hash_key(api_key)).one()
+    assert session.get(User, key.user_id).username == "grid_a1"
+    api_keys.revoke_key(session, None, key.id)
+    session.flush()
+    before = session.query(Issue).count()
+    revoked = client.post(f"{BASE}/requests.json", data=form)
+    assert revoked.status_code == 403, revoked.text
+    assert revoked.json() == [{"code": 403, "description": "invalid api_key"}]
+    root = _xml(client.post(f"{BASE}/requests.xml", data=form))
+    assert (root.tag, root.findtext("error/code")) == ("errors", "403")
+    assert session.query(Issue).count() == before

@@ -1,0 +1,63 @@
+"""The periodic work of every domain, for ``gridgov jobs run`` / ``gridgov jobs serve``:
+事件 escalations and reminders each pass, pruning of the sync change log now and then. Each
+part commits on its own and is safe to run in several processes at once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from gridgov.db import session_scope
+from gridgov.issues import jobs as issue_jobs
+from gridgov.issues.service import JobResult
+from gridgov.sync import service as sync_service
+
+log = logging.getLogger("gridgov.jobs")
+
+PRUNE_EVERY_SECONDS = 3600  # pruning scans the whole change log: hourly is plenty
+
+
+@dataclass
+class PassResult:
+    issues: JobResult
+    prune: sync_service.PruneResult | None
+
+
+def run_once(*, limit: int = 500, prune: bool = True) -> PassResult:
+    issues = issue_jobs.run_once(limit=limit)
+    pruned = None
+    if prune:
+        with session_scope() as session:
+            pruned = sync_service.prune(session)
+    return PassResult(issues, pruned)
+
+
+def serve(interval_seconds: int, *, limit: int = 500) -> None:  # pragma: no cover - runs forever
+    """A pass every ``interval_seconds`` (pruning at most hourly) until interrupted; a failed
+    pass is logged and the next one tried."""
+    last_prune = 0.0
+    while True:
+        try:
+            due = time.monotonic() - last_prune >= PRUNE_EVERY_SECONDS
+            result = run_once(limit=limit, prune=due)
+            if due:
+                last_prune = time.monotonic()
+            issues = result.issues
+            if issues.escalated or issues.reminders.total:
+                log.info(
+                    "escalated %d issues; reminders: %d due soon, %d overdue, %d escalated",
+                    len(issues.escalated),
+                    issues.reminders.due_soon,
+                    issues.reminders.overdue,
+                    issues.reminders.escalated,
+                )
+            if result.prune and (result.prune.superseded or result.prune.tombstones):
+                log.info(
+                    "sync log pruned: %d superseded, %d tombstones",
+                    result.prune.superseded,
+                    result.prune.tombstones,
+                )
+        except Exception:
+            log.exception("jobs pass failed")
+        time.sleep(interval_seconds)
