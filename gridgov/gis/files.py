@@ -1,14 +1,19 @@
 """File exports through GDAL (pyogrio): GeoPackage, zipped Shapefile, KML, FlatGeobuf — and XLSX.
 
-Rows come from PostgreSQL in batches through a server-side cursor (geometry as WKB) and are
-appended batch by batch to a temp file, so memory stays flat whatever the size; the finished
-file is then streamed out in chunks and deleted. Coordinates may be shifted to GCJ-02 or BD-09
-per batch (gridgov.geo.convert) for overlay on AMap or Baidu basemaps.
+Rows come from PostgreSQL in batches through a server-side cursor (typed columns, geometry as
+PostGIS's own WKB) and become Arrow record batches that GDAL pulls one at a time through the
+Arrow C stream interface: the file is opened once and written in one session (pyogrio's
+write_arrow), so GDAL builds a GeoPackage's R-tree once at the end instead of row by row, and
+memory holds one batch whatever the size. The finished file is then streamed out in chunks and
+deleted. Coordinates may be shifted to GCJ-02 or BD-09 per batch (gridgov.geo.convert) for
+overlay on AMap or Baidu basemaps.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import io
 import shutil
 import tempfile
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
+import nanoarrow as na
 import numpy as np
 import pyogrio.raw
 import shapely
@@ -29,10 +35,10 @@ from gridgov.gis import queries
 from gridgov.gis.layers import Layer, Prop
 from gridgov.gis.service import CRS84, bad_parameter, stream_rows
 
-CHUNK = 64 * 1024
-# Rows per write: each append reopens the file, so cursor batches are gathered up to this many
-# (memory stays bounded by it, not by the export's size).
-FILE_BATCH = 20_000
+CHUNK = 96 * 1024  # bytes per chunk streamed out: under glibc's mmap threshold (see exports)
+# Rows per Arrow batch handed to GDAL: cursor batches are gathered up to this many (memory stays
+# bounded by it, not by the export's size).
+FILE_BATCH = 1_000
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"  # numerically the same as WGS84 at this precision; declared on request
 
@@ -131,30 +137,6 @@ def short_names(names: list[str], width: int = 10) -> list[str]:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _columns(props: tuple[Prop, ...], rows: list[Any]) -> list[np.ndarray]:
-    """Field arrays of one batch: row = (id, prop values…, wkb)."""
-    columns = [np.array([r[0] for r in rows], dtype=np.int64)]
-    for i, prop in enumerate(props, start=1):
-        values = [r[i] for r in rows]
-        if prop.type == "integer":
-            columns.append(np.array([v if v is not None else 0 for v in values], np.int64))
-        elif prop.type == "number":
-            columns.append(np.array([np.nan if v is None else v for v in values], np.float64))
-        else:
-            columns.append(np.array([None if v is None else str(v) for v in values], object))
-    return columns
-
-
-def _masks(props: tuple[Prop, ...], rows: list[Any]) -> list[np.ndarray | None]:
-    masks: list[np.ndarray | None] = [None]
-    for i, prop in enumerate(props, start=1):
-        if prop.type == "integer":
-            masks.append(np.array([r[i] is None for r in rows], dtype=bool))
-        else:
-            masks.append(None)
-    return masks
-
-
 def _geometries(rows: list[Any], coord_sys: CoordSys) -> np.ndarray:
     geoms = shapely.from_wkb([r[-1] for r in rows])
     if coord_sys is not CoordSys.wgs84:
@@ -165,14 +147,6 @@ def _geometries(rows: list[Any], coord_sys: CoordSys) -> np.ndarray:
 
         geoms = shapely.transform(geoms, shift)
     return geoms
-
-
-def _wkb(rows: list[Any], coord_sys: CoordSys) -> np.ndarray:
-    """The batch's geometries as WKB for GDAL: PostGIS's own WKB as is unless shifted (a
-    round trip through shapely costs more than GDAL's whole write of a point)."""
-    if coord_sys is CoordSys.wgs84:
-        return np.array([r[-1] for r in rows], dtype=object)
-    return shapely.to_wkb(_geometries(rows, coord_sys))
 
 
 def _regroup(batches: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
@@ -186,6 +160,164 @@ def _regroup(batches: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
         yield group
 
 
+# -- Arrow batches for GDAL --------------------------------------------------------------------
+
+ARROW_TYPES = {"integer": na.int64(), "number": na.float64()}  # anything else: text from SQL
+GEOMETRY = "geometry"  # the WKB column of the batches (GDAL names the file's own column)
+
+
+def _arrow_types(props: tuple[Prop, ...]) -> list[na.Schema]:
+    return [na.int64(), *(ARROW_TYPES.get(p.type, na.string()) for p in props), na.binary()]
+
+
+def _record_batch(schema: na.Schema, types: list[na.Schema], rows: list[Any], wkb: Any) -> Any:
+    """One batch as an Arrow struct array: the rows' columns as they came from PostgreSQL
+    (id, typed properties, WKB), NULLs kept; ``wkb`` replaces the last column if not None."""
+    columns = list(zip(*rows, strict=True))
+    if wkb is not None:
+        columns[-1] = wkb
+    children = [na.c_array(column, type_) for column, type_ in zip(columns, types, strict=True)]
+    return na.c_array_from_buffers(schema, len(rows), [None], children=children)
+
+
+class _ArrowSchema(ctypes.Structure):
+    _fields_ = [
+        ("format", ctypes.c_void_p),
+        ("name", ctypes.c_void_p),
+        ("metadata", ctypes.c_void_p),
+        ("flags", ctypes.c_int64),
+        ("n_children", ctypes.c_int64),
+        ("children", ctypes.c_void_p),
+        ("dictionary", ctypes.c_void_p),
+        ("release", ctypes.c_void_p),
+        ("private_data", ctypes.c_void_p),
+    ]
+
+
+class _ArrowArray(ctypes.Structure):
+    _fields_ = [
+        ("length", ctypes.c_int64),
+        ("null_count", ctypes.c_int64),
+        ("offset", ctypes.c_int64),
+        ("n_buffers", ctypes.c_int64),
+        ("n_children", ctypes.c_int64),
+        ("buffers", ctypes.c_void_p),
+        ("children", ctypes.c_void_p),
+        ("dictionary", ctypes.c_void_p),
+        ("release", ctypes.c_void_p),
+        ("private_data", ctypes.c_void_p),
+    ]
+
+
+_GET = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+_RELEASE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class _ArrowArrayStream(ctypes.Structure):
+    _fields_ = [
+        ("get_schema", _GET),
+        ("get_next", _GET),
+        ("get_last_error", _ERROR),
+        ("release", _RELEASE),
+        ("private_data", ctypes.c_void_p),
+    ]
+
+
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_capsule_new = ctypes.pythonapi.PyCapsule_New
+_capsule_new.restype = ctypes.py_object
+_capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+
+
+def _move(capsule: Any, name: bytes, struct: type[ctypes.Structure], out: int) -> None:
+    """Move an exported Arrow schema or array out of its capsule into ``out`` (the capsule is
+    left released, as the C data interface's move semantics say)."""
+    source = _capsule_pointer(capsule, name)
+    ctypes.memmove(out, source, ctypes.sizeof(struct))
+    struct.from_address(source).release = None  # type: ignore[attr-defined]
+
+
+class BatchStream:
+    """An Arrow C stream (``__arrow_c_stream__``) over an iterator of record batches, pulled
+    one at a time: GDAL writes a batch before the next one is built, so one batch is in memory
+    whatever the export's size. An error raised while building a batch (the database, say) is
+    kept in ``error`` for the caller to raise; GDAL only hears that the stream failed."""
+
+    def __init__(self, schema: na.Schema, batches: Iterator[Any]) -> None:
+        self.schema = na.c_schema(schema)
+        self.batches = batches
+        self.error: BaseException | None = None
+        self._message = ctypes.create_string_buffer(b"")
+        # The callbacks must outlive the C structure that points at them.
+        self._callbacks = (
+            _GET(self._get_schema),
+            _GET(self._get_next),
+            _ERROR(self._get_last_error),
+            _RELEASE(self._release),
+        )
+        self._stream = _ArrowArrayStream(*self._callbacks, None)
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        # No destructor: the structure belongs to this object, which outlives the write.
+        return _capsule_new(ctypes.addressof(self._stream), b"arrow_array_stream", None)
+
+    def _fail(self, exc: BaseException) -> int:
+        self.error = exc
+        self._message = ctypes.create_string_buffer(repr(exc).encode(errors="replace"))
+        return errno.EIO
+
+    def _get_schema(self, stream: int, out: int) -> int:
+        try:
+            _move(self.schema.__arrow_c_schema__(), b"arrow_schema", _ArrowSchema, out)
+            return 0
+        except BaseException as exc:  # a C callback must not raise
+            return self._fail(exc)
+
+    def _get_next(self, stream: int, out: int) -> int:
+        try:
+            batch = next(self.batches, None)
+            if batch is None:  # end of stream: a released array
+                ctypes.memset(out, 0, ctypes.sizeof(_ArrowArray))
+                return 0
+            _move(batch.__arrow_c_array__()[1], b"arrow_array", _ArrowArray, out)
+            return 0
+        except BaseException as exc:  # a C callback must not raise
+            return self._fail(exc)
+
+    def _get_last_error(self, stream: int) -> int | None:
+        return ctypes.addressof(self._message) if self.error is not None else None
+
+    def _release(self, stream: int) -> None:
+        self._stream.release = _RELEASE()  # NULL: released
+
+
+# -- GDAL formats ----------------------------------------------------------------------------
+
+
+def _gdal_batches(
+    props: tuple[Prop, ...],
+    schema: na.Schema,
+    batches: Iterator[list[Any]],
+    coord_sys: CoordSys,
+    progress: Callable[[int], None] | None,
+) -> Iterator[Any]:
+    types = _arrow_types(props)
+    written = 0
+    for rows in _regroup(batches, FILE_BATCH):
+        # PostGIS's own WKB as is unless shifted (a round trip through shapely costs more than
+        # GDAL's whole write of a point).
+        wkb = None
+        if coord_sys is not CoordSys.wgs84:
+            wkb = shapely.to_wkb(_geometries(rows, coord_sys)).tolist()
+        yield _record_batch(schema, types, rows, wkb)
+        written += len(rows)  # GDAL asks for the next batch once this one is written
+        if progress is not None:
+            progress(written)
+
+
 def _write_gdal(
     path: Path,
     layer: Layer,
@@ -195,44 +327,31 @@ def _write_gdal(
     batches: Iterator[list[Any]],
     options: FileOptions,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    crs = options.crs
+) -> None:
+    """The file in one GDAL write session fed by a stream of Arrow batches. A GeoPackage gets
+    its spatial index (GDAL creates the R-tree in one go when the session ends); a FlatGeobuf
+    none: its index would hold an entry per feature in memory until the end."""
     geometry_type = "MultiPolygon" if layer.geometry_type == "polygon" else "Point"
     layer_options = {"SPATIAL_INDEX": "NO"} if fmt.driver == "FlatGeobuf" else None
-    written = 0
-    for rows in _regroup(batches, FILE_BATCH):
-        pyogrio.raw.write(
+    fields = dict(zip(names, _arrow_types(props)[:-1], strict=True))
+    schema = na.struct({**fields, GEOMETRY: na.binary()})
+    stream = BatchStream(schema, _gdal_batches(props, schema, batches, options.coord_sys, progress))
+    try:
+        pyogrio.raw.write_arrow(
+            stream,
             str(path),
-            _wkb(rows, options.coord_sys),
-            _columns(props, rows),
-            names,
-            field_mask=_masks(props, rows),
             layer=layer.id,
             driver=fmt.driver,
+            geometry_name=GEOMETRY,
             geometry_type=geometry_type,
-            crs=crs,
-            encoding=options.encoding if fmt.driver == "ESRI Shapefile" else None,
-            append=written > 0,
-            layer_options=layer_options,
-        )
-        written += len(rows)
-        if progress is not None:
-            progress(written)
-    if written == 0:  # still a valid, empty file with the layer's fields
-        pyogrio.raw.write(
-            str(path),
-            np.array([], dtype=object),
-            [np.array([], dtype=np.int64)]
-            + [np.array([], dtype=np.int64 if p.type == "integer" else object) for p in props],
-            names,
-            layer=layer.id,
-            driver=fmt.driver,
-            geometry_type=geometry_type,
-            crs=crs,
+            crs=options.crs,
             encoding=options.encoding if fmt.driver == "ESRI Shapefile" else None,
             layer_options=layer_options,
         )
-    return written
+    except Exception:
+        if stream.error is not None:
+            raise stream.error from None
+        raise
 
 
 def _write_xlsx(

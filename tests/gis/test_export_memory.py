@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -248,4 +249,7 @@ def test_gpkg_export_of_a_million_points_keeps_rss_flat(server: Server):
         path = Path(tmp) / "households.gpkg"
         peak, _, _ = _download(server, "/api/v1/exports/households.gpkg", sink=path)
         assert pyogrio.read_info(path)["features"] == POINTS
+        with contextlib.closing(sqlite3.connect(path)) as db:  # R-tree built once, at the end
+            indexed = db.execute("SELECT count(*) FROM rtree_households_geom").fetchone()
+        assert indexed == (POINTS,)
     assert peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MB exporting gpkg"

@@ -89,3 +89,61 @@ def test_exports_are_audited(client, as_user, session):
     assert len(rows) == before + 1
     entity, after = rows[0]
     assert entity == "grids" and after == {"format": "csv", "query": {"kind": "general"}}
+
+
+def test_geojson_is_postgis_features_byte_for_byte(client, as_user, session, monkeypatch):
+    """The streamed collection is exactly PostGIS's features joined by commas (tiny chunks, so
+    chunk boundaries are crossed), RFC 7946 with at most 6 decimals."""
+    import re
+
+    from gridgov.gis.layers import HOUSEHOLDS as LAYER
+    from gridgov.gis.queries import feature_sql
+
+    monkeypatch.setattr("gridgov.gis.exports.CHUNK", 500)
+    response = client.get("/api/v1/exports/households.geojson", headers=as_user("county"))
+    assert response.status_code == 200, response.text
+    features = (
+        session.execute(
+            text(
+                f"SELECT ({feature_sql(LAYER)})::text FROM {LAYER.from_sql}"
+                f" WHERE {LAYER.where} ORDER BY t.id"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    expected = (
+        b'{"type":"FeatureCollection","name":"households","features":['
+        + ",".join(features).encode()
+        + b"]}\n"
+    )
+    assert response.content == expected
+    doc = json.loads(response.content)
+    assert len(doc["features"]) == len(HOUSEHOLDS)
+    numbers = re.findall(rb"-?\d+\.(\d+)", response.content.split(b'"geometry"', 1)[1])
+    assert numbers and max(len(n) for n in numbers) <= 6
+    ndjson = client.get("/api/v1/exports/households.ndjson", headers=as_user("county"))
+    assert ndjson.content == "".join(f + "\n" for f in features).encode()
+
+
+def test_binary_copy_framing_keeps_every_byte(monkeypatch):
+    """Strings JSON escapes (quotes, backslashes, newlines, tabs, control characters) and
+    non-ASCII text come through the binary COPY unchanged, in several chunks, in order."""
+    from gridgov.gis import exports
+
+    monkeypatch.setattr(exports, "CHUNK", 64)
+    values = ['东村"一"\\网格', "line\nbreak\ttab\r", "\x01\x02\x7f", "😀 emoji", ""] * 7
+    sql = (
+        "COPY (SELECT json_build_object('i', i, 'v', v)::text FROM"
+        " unnest(%(values)s::text[]) WITH ORDINALITY AS u(v, i) ORDER BY i)"
+        " TO STDOUT (FORMAT binary)"
+    )
+    messages = exports._copy_out(sql, {"values": values})
+    body = b"".join(exports._geojson("t", exports._features(messages)))
+    # psycopg read the COPY to its end (leaving it early would make psycopg cancel it).
+    assert messages.gi_frame is None
+    doc = json.loads(body)
+    assert [f["v"] for f in doc["features"]] == values
+    assert [f["i"] for f in doc["features"]] == list(range(1, len(values) + 1))
+    empty = b"".join(exports._ndjson(exports._features(exports._copy_out(sql, {"values": []}))))
+    assert empty == b""

@@ -262,3 +262,92 @@ def test_temp_files_are_removed(client, as_user, tmp_path: Path, monkeypatch):
     response = client.get("/api/v1/exports/grids.shp.zip", headers=as_user("gis"))
     assert response.status_code == 200 and zipfile.is_zipfile(io.BytesIO(response.content))
     assert list(scratch.iterdir()) == []
+
+
+# -- one GDAL write session ----------------------------------------------------------------------
+
+
+def test_gpkg_has_its_spatial_index_and_exact_rows(
+    client, as_user, tmp_path: Path, world: World, monkeypatch
+):
+    """Written in one session from many small Arrow batches: the R-tree GDAL builds at the end
+    holds every feature at its point; text byte-for-byte, NULLs kept as NULL."""
+    import contextlib
+    import sqlite3
+
+    monkeypatch.setattr("gridgov.gis.service.BATCH", 3)
+    monkeypatch.setattr("gridgov.gis.files.FILE_BATCH", 4)
+    path = _save(
+        tmp_path, client.get("/api/v1/exports/households.gpkg", headers=as_user("county")), "h.gpkg"
+    )
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        extensions = db.execute(
+            "SELECT table_name, column_name FROM gpkg_extensions"
+            " WHERE extension_name = 'gpkg_rtree_index'"
+        ).fetchall()
+        assert extensions == [("households", "geom")]
+        index = {
+            row[0]: row[1:]
+            for row in db.execute("SELECT id, minx, maxx, miny, maxy FROM rtree_households_geom")
+        }
+        rows = db.execute(
+            "SELECT fid, id, CAST(village_code AS BLOB), grid_code, CAST(tags AS BLOB), size"
+            " FROM households ORDER BY id"
+        ).fetchall()
+    assert len(index) == len(rows) == len(HOUSEHOLDS)
+    by_id = {r[1]: r for r in rows}
+    points = {external: (lon, lat) for external, _, lon, lat, _ in HOUSEHOLDS}
+    for external, household_id in world.households.items():
+        fid, _, village, grid, tags, size = by_id[household_id]
+        lon, lat = points[external]
+        minx, maxx, miny, maxy = index[fid]
+        # The R-tree stores float32 bounds rounded outwards: within 3e-5° of the point.
+        assert minx <= lon <= maxx and miny <= lat <= maxy and maxx - minx < 3e-5
+        assert size >= 1 and village.decode().startswith("439902")
+        if external == "C-gap":
+            assert grid is None  # in no grid: NULL, not "None" or ""
+    a13 = by_id[world.households["A1-3"]]
+    assert a13[2] == VILLAGE_A.encode() and a13[3] == GRID_A1
+    assert a13[4] == "高风险老人;脱贫户".encode()
+
+
+def test_fgb_and_shapefile_keep_nulls_and_types(client, as_user, tmp_path: Path, world: World):
+    for fmt in ("fgb", "shp.zip"):
+        path = _save(
+            tmp_path,
+            client.get(f"/api/v1/exports/households.{fmt}", headers=as_user("county")),
+            f"h.{fmt}",
+        )
+        if fmt == "shp.zip":
+            path = _unzip(tmp_path, path) / "households.shp"
+        meta, _, _, fields = pyogrio.raw.read(path, columns=["id", "grid_code", "size"])
+        column = dict(zip(meta["fields"], fields, strict=True))
+        assert column["id"].dtype == np.int64 and column["size"].dtype.kind == "i"
+        grids = dict(zip(column["id"].tolist(), column["grid_code"], strict=True))
+        assert grids[world.households["A1-3"]] == GRID_A1
+        assert grids[world.households["C-gap"]] is None, fmt
+
+
+def test_gdal_export_error_is_raised_as_itself_and_cleaned_up(tmp_path: Path, monkeypatch):
+    """An error while building a batch (GDAL only hears "the stream failed") surfaces as the
+    original exception, and the temp directory goes."""
+    from gridgov.gis import files
+    from gridgov.gis.layers import HOUSEHOLDS as LAYER
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr("gridgov.gis.service.BATCH", 2)
+    monkeypatch.setattr("gridgov.gis.files.FILE_BATCH", 2)
+    real = files._record_batch
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise LookupError("第二批出错")
+        return real(*args)
+
+    monkeypatch.setattr(files, "_record_batch", failing)
+    with pytest.raises(LookupError, match="第二批出错"):
+        files.write_file(LAYER, "gpkg", "t.removed_at IS NULL", {}, files.FileOptions())
+    assert len(calls) == 2
+    assert list(tmp_path.iterdir()) == []
