@@ -172,6 +172,12 @@ class VisitSettings(BaseModel):
     intervals: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
+class MapSettings(BaseModel):
+    # Keep the layers' data versions in memory by LISTENing for their changes (one connection
+    # per process); off: every tile asks the database (gridgov/gis/versions.py).
+    listen_for_changes: bool = True
+
+
 class SyncSettings(BaseModel):
     """The phones' change log (DESIGN §5)."""
 
@@ -195,6 +201,7 @@ class Settings(BaseSettings):
     visits: VisitSettings = VisitSettings()
     issues: IssueSettings = IssueSettings()
     sync: SyncSettings = SyncSettings()
+    maps: MapSettings = MapSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

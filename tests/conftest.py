@@ -21,6 +21,9 @@ os.environ.setdefault("GRIDGOV_LOG_LEVEL", "WARNING")
 # Tests rebind users and rebuild worlds between requests (and several databases reuse the same
 # user ids): no scope memory, except in the tests of the memory itself.
 os.environ["GRIDGOV_AUTH__SCOPE_CACHE_SECONDS"] = "0"
+# Most tests write inside a transaction that is rolled back (no NOTIFY ever arrives): tiles ask
+# the database for layer versions, except in the tests of the listener.
+os.environ["GRIDGOV_MAPS__LISTEN_FOR_CHANGES"] = "false"
 
 
 @pytest.fixture(scope="session")

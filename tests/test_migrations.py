@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from geoalchemy2 import alembic_helpers
 from psycopg import sql
-from sqlalchemy import create_engine, inspect, pool
+from sqlalchemy import create_engine, inspect, pool, text
 
 import gridgov.models  # noqa: F401  (fills Base.metadata)
 from gridgov import migrate
@@ -59,16 +59,28 @@ def fresh_url() -> Iterator[str]:
         database.drop_database(name)
 
 
-def _state(url: str) -> tuple[str | None, set[str]]:
+# The project's own functions (triggers) and their bodies: a migration may only change those.
+FUNCTIONS_SQL = text(
+    """
+    SELECT p.proname || ':' || md5(p.prosrc) FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+    """
+)
+
+
+def _state(url: str) -> tuple[str | None, set[str], set[str]]:
+    """Revision; tables and their columns; the project's functions with their bodies."""
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             revision = MigrationContext.configure(conn).get_current_revision()
             inspector = inspect(conn)
             names = set(inspector.get_table_names()) - {"spatial_ref_sys", "alembic_version"}
-            # tables and their columns: a migration may only add a column
             tables = names | {f"{t}.{c['name']}" for t in names for c in inspector.get_columns(t)}
-        return revision, tables
+            functions = set(conn.scalars(FUNCTIONS_SQL))
+        return revision, tables, functions
     finally:
         engine.dispose()
 
@@ -77,25 +89,27 @@ def test_upgrade_from_empty_downgrade_one_step_and_upgrade_again(fresh_url):
     ours = set(Base.metadata.tables) | {
         f"{t.name}.{c.name}" for t in Base.metadata.tables.values() for c in t.columns
     }
-    assert _state(fresh_url) == (None, set())
+    assert _state(fresh_url) == (None, set(), set())
 
     migrate.upgrade(fresh_url)
     head = migrate.head_revision()
-    revision, tables = _state(fresh_url)
+    revision, tables, functions = _state(fresh_url)
     assert revision == head
     assert tables == ours
 
     migrate.downgrade(fresh_url, "-1")
     previous = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(head)
-    revision, tables = _state(fresh_url)
+    revision, tables_before, functions_before = _state(fresh_url)
     assert revision == previous.down_revision
     if previous.down_revision is None:
-        assert tables == set(), "downgrading the first revision must leave nothing behind"
+        assert tables_before == set(), "downgrading the first revision must leave nothing behind"
     else:
-        assert tables != ours, "the last migration's downgrade changed nothing"
+        assert (tables_before, functions_before) != (ours, functions), (
+            "the last migration's downgrade changed nothing"
+        )
 
     migrate.upgrade(fresh_url)
-    assert _state(fresh_url) == (head, ours)
+    assert _state(fresh_url) == (head, ours, functions)
 
 
 def test_models_and_migrations_agree(fresh_url):

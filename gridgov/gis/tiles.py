@@ -1,8 +1,10 @@
 """Vector tiles (MVT) per layer: built by PostGIS, cached in-process by layer data version.
 
 A tile's ETag is derived from (layer, data version, caller's scope, z/x/y, day) before anything
-is rendered, so ``If-None-Match`` is answered with one tiny query. Any write to a table a layer
-reads bumps its version (triggers, migration 0005): edits invalidate, nothing is served stale.
+is rendered, so ``If-None-Match`` is answered without rendering. Any write to a table a layer
+reads bumps its version (triggers, migration 0005); each process holds the versions in memory,
+told of changes by NOTIFY (``gridgov.gis.versions``), and asks the database when it cannot
+listen. Edits invalidate exactly the layers they touch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gridgov.geo.tiles import is_valid_tile, tile_bounds_3857
 from gridgov.gis import queries
 from gridgov.gis.layers import Layer
 from gridgov.gis.service import get_layer
+from gridgov.gis.versions import VERSIONS
 
 MAX_ZOOM = 22
 CACHE_MAX_BYTES = 64 * 1024 * 1024
@@ -102,7 +105,8 @@ def tile(
     if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
         raise NotFound("瓦片")
     where, params = queries.where_sql(layer, scope)
-    etag = _etag(layer, layer_version(session, layer), params, z, x, y)
+    version = VERSIONS.version(layer.tables) or layer_version(session, layer)
+    etag = _etag(layer, version, params, z, x, y)
     if _matches(if_none_match, etag):
         return Tile(304, etag)
     body = CACHE.get(etag)
