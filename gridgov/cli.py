@@ -629,6 +629,7 @@ def jobs_run(limit: int = typer.Option(500, min=1, help="每次最多处理的�
             f"同步变更日志：清理被覆盖的变更 {outcome.prune.superseded} 条、"
             f"过期删除记录 {outcome.prune.tombstones} 条"
         )
+        console.print(f"地图图层变更记录：压缩 {outcome.layer_changes_removed} 条")
 
 
 @jobs_app.command("serve")

@@ -151,16 +151,27 @@ CLUSTER_CELLS = 16  # clusters per tile side below a point layer's cluster zoom 
 
 
 def version_sql(layer: Layer) -> str:
-    """The layer's data version: newest change and number of changes noted on its tables.
+    """The layer's data version: oldest and newest change and number of changes noted on its
+    tables (gridgov/gis/versions.py computes the same string from memory).
 
     The count matters: a transaction may take an id from the sequence, then commit after one
-    with a higher id; the maximum alone would not move then, the count does.
+    with a higher id; the maximum alone would not move then, the count does. The oldest id
+    matters once changes are compacted (``COMPACT_CHANGES_SQL``): compaction lowers the count,
+    but also raises the oldest id, so a version string is never reused for other data.
     """
     tables = ", ".join(f"'{table}'" for table in layer.tables)
     return (
-        "SELECT coalesce(max(id), 0) || '.' || count(*) FROM layer_changes"
-        f" WHERE table_name IN ({tables})"
+        "SELECT coalesce(min(id), 0) || '.' || coalesce(max(id), 0) || '.' || count(*)"
+        f" FROM layer_changes WHERE table_name IN ({tables})"
     )
+
+
+# ``gridgov jobs run``: only the newest change per table is kept (the versions need no more);
+# every cached tile is rendered afresh once afterwards.
+COMPACT_CHANGES_SQL = """
+DELETE FROM layer_changes c
+WHERE c.id < (SELECT max(m.id) FROM layer_changes m WHERE m.table_name = c.table_name)
+"""
 
 
 def _mvt_value(prop_sql: str, type_: str, sep: str = ",") -> str:

@@ -414,3 +414,12 @@ def _html_page(
     for rows in batches:
         yield b"".join(rows)
     yield html.table_end(_page_links(links, state, "text/html")).encode()
+
+
+def compact_changes(session: Session) -> int:
+    """Keep only the newest noted change per table (``gridgov jobs run``); rows removed. The
+    listeners re-read the versions (the strings change, the data did not: tiles re-render)."""
+    removed = session.execute(text(queries.COMPACT_CHANGES_SQL)).rowcount
+    if removed:
+        session.execute(text("SELECT pg_notify('gridgov_layer_changes', 'compacted')"))
+    return removed

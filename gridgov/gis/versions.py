@@ -22,12 +22,13 @@ from gridgov.config import get_settings
 log = logging.getLogger("gridgov.gis.versions")
 
 CHANNEL = "gridgov_layer_changes"
-READ_SQL = "SELECT table_name, max(id), count(*) FROM layer_changes GROUP BY table_name"
+READ_SQL = "SELECT table_name, min(id), max(id), count(*) FROM layer_changes GROUP BY table_name"
 
 
 class LayerVersions:
     def __init__(self) -> None:
-        self._tables: dict[str, tuple[int, int]] = {}  # table → (newest change id, changes)
+        # table → (oldest change id, newest change id, number of changes)
+        self._tables: dict[str, tuple[int, int, int]] = {}
         self._ready = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -40,9 +41,10 @@ class LayerVersions:
             self._start()
             return None
         with self._lock:
-            newest = max((self._tables.get(t, (0, 0))[0] for t in tables), default=0)
-            count = sum(self._tables.get(t, (0, 0))[1] for t in tables)
-        return f"{newest}.{count}"
+            known = [self._tables[t] for t in tables if t in self._tables]
+        oldest = min((k[0] for k in known), default=0)
+        newest = max((k[1] for k in known), default=0)
+        return f"{oldest}.{newest}.{sum(k[2] for k in known)}"
 
     def _start(self) -> None:
         if self._thread is not None or not get_settings().maps.listen_for_changes:
@@ -65,7 +67,7 @@ class LayerVersions:
     def _read(self, conn: psycopg.Connection) -> None:
         rows = conn.execute(READ_SQL).fetchall()
         with self._lock:
-            self._tables = {name: (newest, count) for name, newest, count in rows}
+            self._tables = {name: (oldest, newest, n) for name, oldest, newest, n in rows}
         self.refreshes += 1
 
     def _listen(self) -> None:

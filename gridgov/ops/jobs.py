@@ -1,5 +1,6 @@
 """The periodic work of every domain, for ``gridgov jobs run`` / ``gridgov jobs serve``:
-事件 escalations and reminders each pass, pruning of the sync change log now and then. Each
+事件 escalations and reminders each pass; now and then, pruning of the sync change log and
+compaction of the map layers' change notes. Each
 part commits on its own and is safe to run in several processes at once."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from gridgov.db import session_scope
+from gridgov.gis import service as gis_service
 from gridgov.issues import jobs as issue_jobs
 from gridgov.issues.service import JobResult
 from gridgov.sync import service as sync_service
@@ -22,15 +24,18 @@ PRUNE_EVERY_SECONDS = 3600  # pruning scans the whole change log: hourly is plen
 class PassResult:
     issues: JobResult
     prune: sync_service.PruneResult | None
+    layer_changes_removed: int | None = None
 
 
 def run_once(*, limit: int = 500, prune: bool = True) -> PassResult:
     issues = issue_jobs.run_once(limit=limit)
-    pruned = None
-    if prune:
-        with session_scope() as session:
-            pruned = sync_service.prune(session)
-    return PassResult(issues, pruned)
+    if not prune:
+        return PassResult(issues, None)
+    with session_scope() as session:
+        pruned = sync_service.prune(session)
+    with session_scope() as session:
+        removed = gis_service.compact_changes(session)
+    return PassResult(issues, pruned, removed)
 
 
 def serve(interval_seconds: int, *, limit: int = 500) -> None:  # pragma: no cover - runs forever

@@ -58,6 +58,31 @@ def test_listened_versions_equal_the_database_and_follow_commits(engine, version
     assert versions.version(GRIDS.tables) == from_database(engine, GRIDS)
 
 
+def test_compaction_keeps_one_note_per_table_and_never_reuses_a_version(engine, versions):
+    from sqlalchemy.orm import Session
+
+    from gridgov.gis.service import compact_changes
+
+    wait_for(lambda: versions.version(GRIDS.tables) is not None)
+    for _ in range(3):
+        with engine.begin() as c:
+            c.execute(text("UPDATE grids SET name = name WHERE false"))
+    seen = {from_database(engine, GRIDS)}
+    with Session(engine) as s, s.begin():
+        assert compact_changes(s) >= 2
+    with engine.connect() as c:
+        per_table = c.execute(
+            text("SELECT table_name, count(*) FROM layer_changes GROUP BY table_name")
+        ).all()
+    assert per_table and all(n == 1 for _, n in per_table)
+    after = from_database(engine, GRIDS)
+    assert after not in seen  # fewer notes, but a new oldest id: a new version string
+    wait_for(lambda: versions.version(GRIDS.tables) == after)  # listeners re-read at once
+    with engine.begin() as c:
+        c.execute(text("UPDATE grids SET name = name WHERE false"))
+    assert from_database(engine, GRIDS) not in seen | {after}
+
+
 def test_without_the_listener_the_database_is_asked(engine):
     listener = LayerVersions()  # listening is off in the test settings
     assert listener.version(GRIDS.tables) is None
