@@ -4,8 +4,6 @@ the issues it escalates with SKIP LOCKED, and a reminder is unique per person an
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -14,8 +12,6 @@ from sqlalchemy.orm import Session
 from gridgov.db import session_scope
 from gridgov.issues import service as issues_service
 from gridgov.notifications import service as notifications_service
-
-log = logging.getLogger("gridgov.jobs")
 
 
 def run_pass(
@@ -39,21 +35,3 @@ def run_once(
             return run_pass(session, now=now, limit=limit)
     with session_scope() as session:
         return run_pass(session, now=now, limit=limit)
-
-
-def serve(interval_seconds: int, *, limit: int = 500) -> None:  # pragma: no cover - runs forever
-    """Run a pass every ``interval_seconds`` until interrupted; a failed pass is logged."""
-    while True:
-        try:
-            result = run_once(limit=limit)
-            if result.escalated or result.reminders.total:
-                log.info(
-                    "escalated %d issues; reminders: %d due soon, %d overdue, %d escalated",
-                    len(result.escalated),
-                    result.reminders.due_soon,
-                    result.reminders.overdue,
-                    result.reminders.escalated,
-                )
-        except Exception:
-            log.exception("jobs pass failed")
-        time.sleep(interval_seconds)
