@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,13 +77,12 @@ def session(engine: Engine, world: World) -> Iterator[Session]:
         connection.close()
 
 
-@pytest.fixture
-def app(session: Session):
-    from gridgov.app import create_app
+def bind_session(application: Any, session: Session) -> None:
+    """Make ``application`` run every request in the test's ``session`` (whose commits are
+    savepoints, all rolled back after the test), committing or rolling back as get_session
+    does."""
     from gridgov.db import get_session
     from gridgov.errors import DomainError
-
-    application = create_app()
 
     def override() -> Iterator[Session]:
         try:
@@ -96,6 +96,14 @@ def app(session: Session):
             raise
 
     application.dependency_overrides[get_session] = override
+
+
+@pytest.fixture
+def app(session: Session):
+    from gridgov.app import create_app
+
+    application = create_app()
+    bind_session(application, session)
     return application
 
 

@@ -19,10 +19,8 @@ from sqlalchemy.orm import Session
 
 from gridgov.app import create_app, route_table
 from gridgov.auth.permissions import ROLE_PERMS, Perm, Role
-from gridgov.db import get_session
 from gridgov.deps import Allowed, require
-from gridgov.errors import DomainError
-from tests.conftest import token_for
+from tests.conftest import bind_session, token_for
 from tests.fixtures.world import GRID_A1, VILLAGE_A, World
 
 # Reachable without a token; nothing else is.
@@ -191,18 +189,7 @@ def shared_app() -> FastAPI:
 def app(shared_app: FastAPI, session: Session) -> Iterator[FastAPI]:
     """Overrides conftest's ``app``: the shared app bound to this test's rolled-back session."""
 
-    def override() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except DomainError as exc:
-            session.commit() if exc.commit else session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-
-    shared_app.dependency_overrides[get_session] = override
+    bind_session(shared_app, session)
     yield shared_app
     shared_app.dependency_overrides.clear()
 

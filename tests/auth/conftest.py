@@ -9,8 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from gridgov.app import create_app
-from gridgov.db import get_session
-from gridgov.errors import DomainError
+from tests.conftest import bind_session
 
 
 @pytest.fixture(scope="package")
@@ -22,17 +21,6 @@ def shared_app() -> FastAPI:
 def app(shared_app: FastAPI, session: Session) -> Iterator[FastAPI]:
     """Overrides the root ``app``: same override of get_session, on the shared app."""
 
-    def override() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except DomainError as exc:
-            session.commit() if exc.commit else session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-
-    shared_app.dependency_overrides[get_session] = override
+    bind_session(shared_app, session)
     yield shared_app
     shared_app.dependency_overrides.clear()

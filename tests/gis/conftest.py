@@ -8,8 +8,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from gridgov.db import get_session
-from gridgov.errors import DomainError
+from tests.conftest import bind_session
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +22,7 @@ def shared_app() -> FastAPI:
 def app(shared_app: FastAPI, session: Session) -> Iterator[FastAPI]:
     """Overrides conftest's ``app``: the shared app bound to this test's rolled-back session."""
 
-    def override() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except DomainError as exc:
-            session.commit() if exc.commit else session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-
-    shared_app.dependency_overrides[get_session] = override
+    bind_session(shared_app, session)
     yield shared_app
     shared_app.dependency_overrides.clear()
 
