@@ -98,6 +98,32 @@ def bind_session(application: Any, session: Session) -> None:
     application.dependency_overrides[get_session] = override
 
 
+def committing_app(engine: Engine) -> Any:
+    """The app with every request in a session of its own on ``engine``, committed for real
+    (for tests that need real commits on several connections: sync, cut connections)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from gridgov.app import create_app
+    from gridgov.db import get_session
+
+    application = create_app()
+    makers = sessionmaker(engine, expire_on_commit=False)
+
+    def own_session() -> Iterator[Session]:
+        session = makers()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    application.dependency_overrides[get_session] = own_session
+    return application
+
+
 @pytest.fixture
 def app(session: Session):
     from gridgov.app import create_app

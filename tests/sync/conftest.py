@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from tests.conftest import token_for
+from tests.conftest import committing_app, token_for
 from tests.fixtures import database
 from tests.fixtures.world import USERS, World, build_world
 
@@ -50,24 +50,7 @@ def committed(template_db: str) -> Iterator[Committed]:
     try:
         with Session(engine) as s, s.begin():
             world = build_world(s)
-        from gridgov.app import create_app
-        from gridgov.db import get_session
-
-        app = create_app()
-        makers = sessionmaker(engine, expire_on_commit=False)
-
-        def own_session() -> Iterator[Session]:
-            session = makers()
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
-
-        app.dependency_overrides[get_session] = own_session
+        app = committing_app(engine)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield Committed(engine, world, client)
     finally:

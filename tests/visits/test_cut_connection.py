@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.visits.models import Visit
-from tests.conftest import token_for
+from tests.conftest import committing_app, token_for
 from tests.fixtures import database
 from tests.fixtures.world import HOUSEHOLDS, World, build_world
 
@@ -34,24 +34,8 @@ def served(template_db: str) -> Iterator[tuple[str, World, sessionmaker[Session]
     try:
         with Session(engine) as s, s.begin():
             world = build_world(s)
-        from gridgov.app import create_app
-        from gridgov.db import get_session
-
-        app = create_app()
+        app = committing_app(engine)
         makers = sessionmaker(engine, expire_on_commit=False)
-
-        def own_session() -> Iterator[Session]:
-            session = makers()
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
-
-        app.dependency_overrides[get_session] = own_session
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
