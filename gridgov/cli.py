@@ -105,6 +105,103 @@ def user_create(
         raise typer.Exit(1) from exc
 
 
+# -- counties -----------------------------------------------------------------------------------
+
+county_app = typer.Typer(help="接入一个县（部署管理员）", no_args_is_help=True)
+app.add_typer(county_app, name="county")
+
+
+@county_app.command("init")
+def county_init(
+    code: str = typer.Option(..., "--code", help="县级区划代码（6 位，如 150422）"),
+    name: str = typer.Option(..., "--name", help="县名，如 巴林左旗"),
+    boundary: Path | None = typer.Option(
+        None, "--boundary", exists=True, dir_okay=False, help="县界文件（GeoJSON/GPKG/zip SHP）"
+    ),
+    coord_sys: str = typer.Option("wgs84", "--coord-sys", help="县界坐标：wgs84 / gcj02 / bd09"),
+    crs: str | None = typer.Option(None, help="覆盖县界文件的坐标系，如 EPSG:4490"),
+    code_field: str | None = typer.Option(None, help="县界文件的代码字段（默认自动识别）"),
+    name_field: str | None = typer.Option(None, help="县界文件的名称字段（默认自动识别）"),
+    admin: str | None = typer.Option(None, "--admin", help="同时创建该县的县级管理员（登录名）"),
+    admin_password: str | None = typer.Option(
+        None, "--admin-password", help="管理员密码（省略则交互输入）"
+    ),
+    admin_name: str | None = typer.Option(None, "--admin-name", help="管理员显示名"),
+) -> None:
+    """新建一个县或更新已有县（可重复执行）：名称、县界，以及第一个县级管理员。"""
+    from sqlalchemy import select
+
+    from gridgov.auth import service as auth_service
+    from gridgov.auth.models import User
+    from gridgov.db import session_scope
+    from gridgov.errors import DomainError
+    from gridgov.hierarchy import service as hierarchy_service
+    from gridgov.imports import service as imports_service
+
+    try:
+        with session_scope() as session:
+            geom = None
+            if boundary is not None:
+                geom = imports_service.read_county_boundary(
+                    boundary,
+                    county_code=code,
+                    coord_sys=coord_sys,
+                    crs=crs,
+                    code_field=code_field,
+                    name_field=name_field,
+                )
+            result = hierarchy_service.init_county(session, code=code, name=name, geom=geom)
+            unit = result.unit
+            verb = "已新建" if result.created else ("已更新" if result.changes else "无变化：")
+            area = (
+                f"，面积 {result_area(session, unit.id)} 平方公里"
+                if unit.geom is not None
+                else "，尚无县界"
+            )
+            console.print(f"[green]{verb}县 {unit.name}（{unit.code}）{area}[/green]")
+            for change in result.changes:
+                console.print(f"  变更：{change}")
+            for warning in result.warnings:
+                console.print(f"  [yellow]提示：{warning.msg}[/yellow]")
+            if admin is not None:
+                existing = session.scalar(select(User).where(User.username == admin))
+                if existing is not None:
+                    if existing.role != "county_admin" or existing.unit_id != unit.id:
+                        console.print(f"[red]用户 {admin} 已存在，且不是本县的县级管理员[/red]")
+                        raise typer.Exit(1)
+                    console.print(f"县级管理员 {admin} 已存在，未改动")
+                else:
+                    secret = admin_password or getpass.getpass(f"{admin} 的密码：")
+                    auth_service.create_user(
+                        session,
+                        None,
+                        username=admin,
+                        password=secret,
+                        role="county_admin",
+                        display_name=admin_name or f"{unit.name}管理员",
+                        unit_code=unit.code,
+                    )
+                    console.print(f"[green]已创建县级管理员 {admin}[/green]")
+    except DomainError as exc:
+        console.print(f"[red]{exc.detail or exc.title}[/red]")
+        _print_import_errors([e.as_dict() for e in exc.errors])
+        raise typer.Exit(1) from exc
+    console.print(
+        "下一步：gridgov import units 代码表.csv --county "
+        f"{code} --edition 2023（乡镇和村，边界可后补），见 README“接入一个真实的县”"
+    )
+
+
+def result_area(session: Any, unit_id: int) -> str:
+    from sqlalchemy import text
+
+    km2 = session.scalar(
+        text("SELECT ST_Area(geom::geography) / 1e6 FROM admin_units WHERE id = :id"),
+        {"id": unit_id},
+    )
+    return f"{km2:,.3f}"
+
+
 # -- API keys -----------------------------------------------------------------------------------
 
 apikey_app = typer.Typer(help="API 密钥（QGIS、GDAL、其他系统、Open311）", no_args_is_help=True)
@@ -242,7 +339,7 @@ def demo(
 
             summary = load_demo(session, households=households, seed=seed, progress=progress)
     table = Table(title=f"演示县 {summary.county_name}（{summary.county_code}）")
-    for key in ("乡镇", "村", "网格", "户", "其中不在网格内", "党员"):
+    for key in ("乡镇", "村", "待勘界村", "网格", "户", "其中不在网格内", "党员"):
         table.add_column(key, justify="right")
     table.add_row(
         *map(
@@ -250,6 +347,7 @@ def demo(
             (
                 summary.townships,
                 summary.villages,
+                summary.villages_without_boundary,
                 summary.grids,
                 summary.households,
                 summary.outside_grid,
@@ -308,7 +406,10 @@ def _run_import(kind: str, file: Path, county: str, options: dict[str, Any], dry
         ):
             scope = system_scope(session, county)
             if scope.unit_id is None:
-                console.print(f"[red]县 {county} 不存在；请先初始化该县[/red]")
+                console.print(
+                    f"[red]县 {county} 不存在；请先执行 gridgov county init --code {county}"
+                    " --name 县名[/red]"
+                )
                 raise typer.Exit(1)
             tasks: dict[str, Any] = {}
 
@@ -345,8 +446,61 @@ def _run_import(kind: str, file: Path, county: str, options: dict[str, Any], dry
     console.print(
         f"[green]{verb}[/green]：共 {report.get('total')} 条，写入 {report.get('written')} 条"
         + (f"，其中不在网格内 {report['outside_grid']} 户" if report.get("outside_grid") else "")
+        + (
+            f"（新增 {report['created']}，更新 {report['updated']}，不变 {report['unchanged']}）"
+            if "unchanged" in report
+            else ""
+        )
         + f"（任务 {report.get('job_id')}）"
     )
+    _print_changes(report.get("changes") or [])
+    diff = report.get("edition_diff")
+    if diff:
+        console.print(
+            f"与 {diff['edition']} 年版代码表相比：新增 {len(diff['appeared'])}，"
+            f"更名 {len(diff['renamed'])}，表中已无 {len(diff['disappeared'])}"
+        )
+        for d in diff["disappeared"][:50]:
+            console.print(f"  [yellow]表中已无：{d['code']} {d['name']}[/yellow]")
+        if diff.get("hint"):
+            console.print(diff["hint"])
+    for r in report.get("retired") or []:
+        console.print(f"  已撤销：{r['code']} {r['name']}")
+    for w in report.get("warnings") or []:
+        console.print(f"  [yellow]提示：{w['msg']}[/yellow]", markup=True)
+
+
+GEOMETRY_CHANGE = {
+    "kept": "文件中无几何，保留已有边界",
+    "set": "首次有边界",
+    "replaced": "替换边界",
+    "cleared": "清除边界",
+    "unchanged": "边界不变",
+}
+
+
+def _print_changes(changes: list[dict[str, Any]], limit: int = 50) -> None:
+    from rich.table import Table
+
+    if not changes:
+        return
+    table = Table(title=f"对已有单位的改动（共 {len(changes)} 处）")
+    for column in ("代码", "名称", "边界", "面积（平方公里）", "上级"):
+        table.add_column(column)
+    for c in changes[:limit]:
+        name = c.get("name")
+        parent = c.get("parent_code")
+        area = "→".join(
+            f"{c[k]:,.3f}" for k in ("area_km2_before", "area_km2_after") if c.get(k) is not None
+        )
+        table.add_row(
+            c["code"],
+            f"{name['from']} → {name['to']}" if name else "",
+            GEOMETRY_CHANGE[c["geometry"]],
+            area,
+            f"{parent['from']} → {parent['to']}" if parent else "",
+        )
+    console.print(table)
 
 
 def _print_import_errors(errors: list[dict[str, Any]], limit: int = 50) -> None:
@@ -383,9 +537,12 @@ def import_boundaries(
     crs: str | None = typer.Option(None, help="覆盖文件的坐标系，如 EPSG:4490、EPSG:4546"),
     coord_sys: str = typer.Option("wgs84", help="wgs84 / gcj02 / bd09"),
     layer: str | None = typer.Option(None, help="多图层文件中的图层名"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入"),
+    clear_geometry: bool = typer.Option(
+        False, "--clear-geometry", help="几何为空的要素清除已有边界（默认保留）"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入（列出全部改动）"),
 ) -> None:
-    """导入乡镇、村或网格边界；已有代码更新，新代码新增。"""
+    """导入乡镇、村或网格边界；已有代码更新，新代码新增；几何为空的要素不清除已有边界。"""
     options = {
         "level": level,
         "code_field": code_field,
@@ -393,8 +550,41 @@ def import_boundaries(
         "crs": crs,
         "coord_sys": coord_sys,
         "layer": layer,
+        "clear_geometry": clear_geometry,
     }
     _run_import("boundaries", file, county, options, dry_run)
+
+
+@import_app.command("units")
+def import_units(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="统计用区划代码表（CSV/XLSX）或 GIS 文件"
+    ),
+    county: str = typer.Option(..., help="县代码（6 位）"),
+    edition: str | None = typer.Option(None, help="代码表版本（年份，如 2023）"),
+    retire_missing: bool = typer.Option(
+        False, "--retire-missing", help="撤销新版代码表中已没有的乡镇和村（须 --edition）"
+    ),
+    code_field: str | None = typer.Option(None, help="代码列（默认自动识别）"),
+    name_field: str | None = typer.Option(None, help="名称列（默认自动识别）"),
+    crs: str | None = typer.Option(None, help="GIS 文件：覆盖坐标系"),
+    coord_sys: str = typer.Option("wgs84", help="GIS 文件：wgs84 / gcj02 / bd09"),
+    layer: str | None = typer.Option(None, help="多图层文件中的图层名"),
+    sheet: str | None = typer.Option(None, help="XLSX 工作表名"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验不写入（列出全部改动）"),
+) -> None:
+    """导入乡镇和村（按统计用区划代码，边界可有可无）；已有代码更新名称，从不清除边界。"""
+    options = {
+        "edition": edition,
+        "retire_missing": retire_missing,
+        "code_field": code_field,
+        "name_field": name_field,
+        "crs": crs,
+        "coord_sys": coord_sys,
+        "layer": layer,
+        "sheet": sheet,
+    }
+    _run_import("units", file, county, options, dry_run)
 
 
 @import_app.command("households")

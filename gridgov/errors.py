@@ -15,6 +15,8 @@ class FieldError:
     code: str
     index: int | None = None  # row/feature index in an import
     id: str | None = None  # the row's own id (code, external id) when it has one
+    # A library's own words (GEOS, GDAL), in English, when they help a technician; never in msg.
+    detail_en: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"loc": self.loc, "msg": self.msg, "code": self.code}
@@ -22,6 +24,8 @@ class FieldError:
             out["index"] = self.index
         if self.id is not None:
             out["id"] = self.id
+        if self.detail_en is not None:
+            out["detail_en"] = self.detail_en
         return out
 
 

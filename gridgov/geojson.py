@@ -14,7 +14,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from gridgov.errors import FieldError, InvalidGeometry
-from gridgov.geo import CoordSys, check_coordinates, transform_geometry
+from gridgov.geo import CoordSys, GeoProblem, check_coordinates, transform_geometry
+from gridgov.geo.validity import parse_problem, ring_problems, validity_problems
 
 Position = Annotated[list[float], Field(min_length=2, max_length=3)]
 
@@ -71,12 +72,13 @@ def parse_geometry(
     (ST_IsValidReason) in the write rules so that every write path gives the same reason.
     """
     data = value.model_dump() if isinstance(value, BaseModel) else value
+    problems = ring_problems(data) if isinstance(data, dict) else []
+    if problems:
+        raise InvalidGeometry([_field_error(loc, p) for p in problems])
     try:
         geom = shapely.from_geojson(json.dumps(data))
     except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
-        raise InvalidGeometry(
-            [FieldError(loc, f"GeoJSON 几何无法解析：{exc}", "geometry_unparsable")]
-        ) from exc
+        raise InvalidGeometry([_field_error(loc, parse_problem(exc))]) from exc
     expected = {"Point"} if kind == "point" else _POLYGONAL
     if geom.geom_type not in expected:
         label = "点" if kind == "point" else "面（Polygon/MultiPolygon）"
@@ -85,12 +87,18 @@ def parse_geometry(
         )
     problems = check_coordinates(geom)
     if problems:
-        raise InvalidGeometry([FieldError(loc, p.message, p.code) for p in problems])
+        # The geometry never reaches PostGIS: every other broken rule is named here too.
+        problems += validity_problems(geom)
+        raise InvalidGeometry([_field_error(loc, p) for p in problems])
     if coord_sys != CoordSys.wgs84:
         geom = transform_geometry(geom, coord_sys, CoordSys.wgs84)
     if geom.geom_type == "Polygon":
         geom = shapely.MultiPolygon([geom])
     return shapely.force_2d(geom)
+
+
+def _field_error(loc: list[str | int], problem: GeoProblem) -> FieldError:
+    return FieldError(loc, problem.message, problem.code, detail_en=problem.detail_en)
 
 
 def to_geojson(wkb_or_geojson: bytes | str | dict[str, Any] | None, coord_sys: CoordSys) -> Any:

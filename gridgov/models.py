@@ -5,7 +5,7 @@ from gridgov.auth.models import ApiKey, LoginAttempt, RefreshToken, User
 from gridgov.contacts.models import Contact
 from gridgov.db import Base
 from gridgov.gis.models import LayerChange
-from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.households.models import Household
 from gridgov.imports.models import ImportJob
 from gridgov.issues.models import CalendarDay, Issue, IssueCategory, IssueEvent
@@ -22,6 +22,7 @@ __all__ = [
     "Base",
     "CalendarDay",
     "Contact",
+    "DivisionCode",
     "Grid",
     "Household",
     "ImportJob",

@@ -7,7 +7,8 @@ scope is "not found".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, select, text
@@ -49,6 +50,15 @@ class Scope:
     @property
     def grid_bound(self) -> bool:
         return self.grid_id is not None
+
+    def grown(self, unit_ids: Iterable[int], *, villages: bool = False) -> Scope:
+        """This scope with units the caller has just created inside its subtree (a code list
+        writes townships, then the villages under them, in one transaction)."""
+        new = frozenset(unit_ids) - self.unit_ids
+        if self.grid_bound or not new:
+            return self
+        extra = tuple(sorted(new)) if villages else ()
+        return replace(self, unit_ids=self.unit_ids | new, village_ids=self.village_ids + extra)
 
     def can(self, perm: Perm) -> bool:
         return allowed(self.role, perm)

@@ -36,10 +36,12 @@ _SWAPPED_MSG = "经纬度顺序颠倒：应为[经度, 纬度]"
 
 @dataclass(frozen=True, slots=True)
 class GeoProblem:
-    """One coordinate problem: machine-readable ``code`` and a Chinese ``message``."""
+    """One coordinate problem: machine-readable ``code`` and a Chinese ``message``; the
+    geometry library's own (English) words, when they help, in ``detail_en``."""
 
     code: str
     message: str
+    detail_en: str | None = None
 
 
 @overload

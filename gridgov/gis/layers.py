@@ -74,12 +74,22 @@ def _unit_layer(layer_id: str, level: str, title: str) -> Layer:
         scope_kind="unit",
         table_sql="admin_units t",
         from_sql="admin_units t LEFT JOIN admin_units p ON p.id = t.parent_id",
-        where=f"t.valid_to IS NULL AND t.geom IS NOT NULL AND t.level = '{level}'",
+        # Units registered from the code list before their boundary is drawn are listed too,
+        # with a null geometry and has_boundary = false (nothing silently vanishes).
+        where=f"t.valid_to IS NULL AND t.level = '{level}'",
         props=(
             CODE,
             NAME,
             Prop("level", "t.level", "string", "层级"),
             Prop("parent_code", "p.code", "string", "上级代码", "p.code = :v"),
+            Prop(
+                "has_boundary",
+                "(t.geom IS NOT NULL)",
+                "boolean",
+                "是否已有边界（false：按代码登记、尚无边界，几何为空）",
+                "(t.geom IS NOT NULL) = CAST(:v AS boolean)",
+            ),
+            Prop("code_edition", "t.code_edition", "string", "区划代码版本", tile=False),
             Prop("valid_from", "t.valid_from", "string", "生效日期", tile=False),
             UPDATED,
         ),

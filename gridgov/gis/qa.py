@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import Scope
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.gis.geometry_sql import rounded_geometry_sql
 
 LIMIT_DEFAULT = 1000
 LIMIT_MAX = 10_000
@@ -183,6 +184,39 @@ CHECKS: dict[str, Check] = {
             default=1.0,
         ),
         Check(
+            id="units_without_boundary",
+            title="乡镇、村尚无边界",
+            description="按统计用区划代码登记、尚未导入边界的乡镇和村（几何为空），户数多者在前",
+            body="FROM admin_units u LEFT JOIN admin_units p ON p.id = u.parent_id"
+            " CROSS JOIN LATERAL (SELECT"
+            " (SELECT count(*) FROM households h WHERE h.removed_at IS NULL"
+            "  AND (h.village_id = u.id OR h.village_id IN (SELECT c.id FROM admin_units c"
+            "  WHERE c.parent_id = u.id)))::int AS households,"
+            " (SELECT count(*) FROM grids g WHERE g.valid_to IS NULL"
+            "  AND left(g.code, length(u.code)) = u.code)::int AS grids) x"
+            " WHERE u.level IN ('township', 'village') AND u.valid_to IS NULL"
+            " AND u.geom IS NULL AND {scope}",
+            fid="u.id",
+            key="u.code",
+            village="u.id",
+            sort="x.households",
+            geom="u.geom",
+            updated="u.updated_at",
+            attrs=(
+                Attr("unit_code", "u.code", "string", "区划代码", filter=True),
+                Attr("unit_name", "u.name", "string", "名称"),
+                Attr("level", "u.level", "string", "层级（township 乡镇 / village 村）", True),
+                Attr("parent_code", "p.code", "string", "上级代码", filter=True),
+                Attr("household_count", "x.households", "integer", "在册户数"),
+                Attr("grid_count", "x.grids", "integer", "已有网格数（尚无法校验是否在界内）"),
+            ),
+            geometry_type="polygon",
+            scope_kind="unit",
+            scope_alias="u",
+            threshold="none",
+            default=0.0,
+        ),
+        Check(
             id="households_outside_grids",
             title="住户不在任何网格内",
             description="位置不在任何现行网格内的住户",
@@ -268,7 +302,8 @@ def _feature_sql(check: Check) -> str:
     props = ", ".join(f"'{a.name}', q.{a.name}" for a in check.attrs)
     return (
         "json_build_object('type', 'Feature', 'id', q.key, 'geometry',"
-        f" ST_AsGeoJSON(q.geom, 6)::json, 'properties', json_build_object({props}))"
+        f" ST_AsGeoJSON({rounded_geometry_sql('q.geom', check.geometry_type)}, 6)::json,"
+        f" 'properties', json_build_object({props}))"
     )
 
 

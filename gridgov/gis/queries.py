@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
 from gridgov.auth.scope import Scope
 from gridgov.gis import qa
+from gridgov.gis.geometry_sql import rounded_geometry_sql
 from gridgov.gis.layers import BOUND, Layer, Prop
 
 BBox = tuple[float, float, float, float]
@@ -28,8 +29,7 @@ def to_psycopg(sql: str) -> str:
 
 
 def geometry_sql(layer: Layer) -> str:
-    # RFC 7946: exterior rings counter-clockwise.
-    return "ST_ForcePolygonCCW(t.geom)" if layer.geometry_type == "polygon" else "t.geom"
+    return rounded_geometry_sql("t.geom", layer.geometry_type)
 
 
 def feature_sql(layer: Layer) -> str:
@@ -58,7 +58,7 @@ def html_row_sql(layer: Layer) -> str:
     return (
         "'<tr><td><a href=\"' || :href_base || t.id || :href_query || '\">' || t.id"
         " || '</a></td>' || "
-        f"{cells} || '<td>' || ST_GeometryType(t.geom) || '</td></tr>'"
+        f"{cells} || '<td>' || coalesce(ST_GeometryType(t.geom), '（无几何）') || '</td></tr>'"
     )
 
 

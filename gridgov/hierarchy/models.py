@@ -45,6 +45,13 @@ class AdminUnit(Base):
     geom_3857 = mercator("MULTIPOLYGON")
     valid_from: Mapped[date] = valid_from_column()
     valid_to: Mapped[date | None] = mapped_column(Date)
+    # The edition (year) of the official 统计用区划代码 list that last confirmed this code;
+    # NULL for a code no imported list holds.
+    code_edition: Mapped[str | None] = mapped_column(String(10))
+    # A retired unit merged (撤并) into another: the unit that carries on.
+    successor_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("admin_units.id", ondelete="RESTRICT")
+    )
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -70,6 +77,31 @@ class AdminUnit(Base):
         Index("ix_admin_units_county_code_level", "county_code", "level"),
         Index("ix_admin_units_geom", "geom", postgresql_using="gist"),
         Index("ix_admin_units_geom_3857", "geom_3857", postgresql_using="gist"),
+    )
+
+
+class DivisionCode(Base):
+    """One entry of an official 统计用区划代码 list (国家统计局), as imported for a county.
+
+    Kept per edition so that a newer list can be compared with the older one and with the
+    units on record: codes that appeared, disappeared (撤并) or were renamed.
+    """
+
+    __tablename__ = "division_codes"
+
+    edition: Mapped[str] = mapped_column(String(10), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(10))
+    county_code: Mapped[str] = mapped_column(String(6))
+    # 城乡分类代码 (111 主城区 … 220 村庄), as published; optional.
+    urban_rural_code: Mapped[str | None] = mapped_column(String(3))
+    imported_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint("level IN ('county', 'township', 'village')", name="level"),
+        CheckConstraint("left(code, 6) = county_code", name="county_prefix"),
+        Index("ix_division_codes_county_code_edition", "county_code", "edition"),
     )
 
 

@@ -56,12 +56,14 @@ def list_units(
     parent_code: str | None = Query(None, pattern=CODE_PATH),
     q: str | None = Query(None, max_length=50, pattern=NO_NUL, description="名称或代码前缀"),
     include_retired: bool = False,
+    has_boundary: bool | None = Query(None, description="只列出有（true）或没有（false）边界的"),
     geometry: bool = Query(False, description="是否返回边界"),
 ) -> Response:
     result = hierarchy_service.list_units(
         session,
         scope,
         level=level,
+        has_boundary=has_boundary,
         parent_code=parent_code,
         q=q,
         bbox=bbox,
@@ -103,9 +105,14 @@ def update_unit(
 
 @router.delete("/units/{code}", tags=["units"], status_code=204, summary="撤销（保留历史）")
 def retire_unit(
-    code: UnitCodePath, session: SessionDep, scope: Allowed(Perm.units_write)
+    code: UnitCodePath,
+    session: SessionDep,
+    scope: Allowed(Perm.units_write),
+    successor: str | None = Query(
+        None, pattern=CODE_PATH, description="撤并：并入的同级单位代码（记为承继单位）"
+    ),
 ) -> Response:
-    hierarchy_service.retire_unit(session, scope, code)
+    hierarchy_service.retire_unit(session, scope, code, successor_code=successor)
     return Response(status_code=204)
 
 

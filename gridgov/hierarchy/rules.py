@@ -41,15 +41,26 @@ class AreaRow:
 class AreaStage:
     """A temporary table of candidate areas of one level, and the rules run over it."""
 
-    def __init__(self, session: Session, level: str, *, loc_prefix: Sequence[str | int] = ()):
+    def __init__(
+        self,
+        session: Session,
+        level: str,
+        *,
+        loc_prefix: Sequence[str | int] = (),
+        clear_geometry: bool = False,
+    ):
         assert level in LEVELS
         self.session = session
         self.level = level
         self.name = f"stage_{level}_{uuid.uuid4().hex[:12]}"
         self.loc_prefix = list(loc_prefix)
+        # A row without geometry that replaces a stored one keeps the stored boundary unless
+        # the caller explicitly asks to clear it: a plain code list never erases a boundary.
+        self.clear_geometry = clear_geometry
         self.refs: dict[int, str | None] = {}
         self.single = False
         self.nul_fields: list[tuple[int, str]] = []
+        self.warnings: list[FieldError] = []
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -57,7 +68,8 @@ class AreaStage:
         self.session.execute(
             text(
                 f"CREATE TEMP TABLE {self.name} (idx int PRIMARY KEY, target_id bigint, "
-                "code text, name text, parent_id bigint, geom geometry) ON COMMIT DROP"
+                "code text, name text, parent_id bigint, geom geometry, "
+                "kept boolean NOT NULL DEFAULT false) ON COMMIT DROP"
             )
         )
         conn = raw_connection(self.session)
@@ -78,6 +90,14 @@ class AreaStage:
                 copy.write_row((row.idx, row.target_id, code, name, wkb))
                 count += 1
         self.single = count == 1
+        if not self.clear_geometry:
+            # Every rule below then judges the boundary the row will really have.
+            self.session.execute(
+                text(
+                    f"UPDATE {self.name} s SET geom = t.geom, kept = true FROM {self._table} t "
+                    "WHERE s.target_id = t.id AND s.geom IS NULL AND t.geom IS NOT NULL"
+                )
+            )
         if count > 50:
             self.session.execute(text(f"CREATE INDEX ON {self.name} USING gist (geom)"))
             self.session.execute(text(f"ANALYZE {self.name}"))
@@ -116,8 +136,57 @@ class AreaStage:
         errors += self._check_geometry()
         errors += self._check_within_parent()
         errors += self._check_sibling_overlaps()
+        errors += self._check_children_within()
         errors.sort(key=lambda e: (e.index or 0, str(e.loc)))
         return errors
+
+    def changes(self) -> list[dict[str, object]]:
+        """What writing the stage would change in each stored row it replaces (for reports).
+
+        ``geometry`` is ``unchanged``, ``kept`` (no geometry given: the stored one stays),
+        ``set`` (a first boundary), ``replaced`` or ``cleared``; areas in km².
+        """
+        parent = "s.parent_id, t.village_id" if self.level == "grid" else "s.parent_id, t.parent_id"
+        new_parent, old_parent = parent.split(", ")
+        out: list[dict[str, object]] = []
+        for r in self._rows(
+            "SELECT s.idx, s.code, t.name AS old_name, s.name AS new_name, s.kept, "
+            "  t.geom IS NULL AS old_missing, s.geom IS NULL AS new_missing, "
+            "  t.geom IS NOT DISTINCT FROM ST_Multi(s.geom) AS same_geom, "
+            "  round((ST_Area(t.geom::geography) / 1e6)::numeric, 3)::float AS old_km2, "
+            "  round((ST_Area(s.geom::geography) / 1e6)::numeric, 3)::float AS new_km2, "
+            "  op.code AS old_parent, np.code AS new_parent "
+            f"FROM {{stage}} s JOIN {self._table} t ON t.id = s.target_id "
+            f"LEFT JOIN admin_units op ON op.id = {old_parent} "
+            f"LEFT JOIN admin_units np ON np.id = {new_parent} ORDER BY s.idx"
+        ):
+            if r.kept:
+                geometry = "kept"
+            elif r.same_geom or (r.old_missing and r.new_missing):
+                geometry = "unchanged"
+            elif r.old_missing:
+                geometry = "set"
+            elif r.new_missing:
+                geometry = "cleared"
+            else:
+                geometry = "replaced"
+            change: dict[str, object] = {
+                "index": r.idx,
+                "code": r.code,
+                "id": self.refs.get(r.idx),
+                "geometry": geometry,
+            }
+            if geometry in ("replaced", "cleared"):
+                change["area_km2_before"] = r.old_km2
+            if geometry in ("replaced", "set"):
+                change["area_km2_after"] = r.new_km2
+            if r.old_name != r.new_name:
+                change["name"] = {"from": r.old_name, "to": r.new_name}
+            if r.new_parent is not None and r.old_parent != r.new_parent:
+                change["parent_code"] = {"from": r.old_parent, "to": r.new_parent}
+            if geometry != "unchanged" or "name" in change or "parent_code" in change:
+                out.append(change)
+        return out
 
     def _check_codes(self, county_code: str) -> list[FieldError]:
         length = CODE_LENGTH[self.level]
@@ -229,9 +298,11 @@ class AreaStage:
             "AS reason FROM {stage} WHERE geom IS NULL OR NOT ST_IsValid(geom) ORDER BY idx"
         ):
             if r.missing:
-                if self.level in ("village", "grid"):
+                # Townships and villages may be registered before a surveyor draws them (from
+                # the official code list); a grid is an area drawn on the map or nothing.
+                if self.level == "grid":
                     errors.append(
-                        self._error(r.idx, "geometry", "缺少边界几何", "missing_geometry")
+                        self._error(r.idx, "geometry", "网格须有边界几何", "missing_geometry")
                     )
             else:
                 errors.append(
@@ -259,15 +330,15 @@ class AreaStage:
             tol=tolerance,
         ):
             if r.parent_missing:
-                if self.level == "grid":
-                    errors.append(
-                        self._error(
-                            r.idx,
-                            "geometry",
-                            f"所属{label} {r.parent_code} 尚无边界，无法校验",
-                            "parent_without_geometry",
-                        )
+                # Checked when the parent's boundary arrives (_check_children_within).
+                self.warnings.append(
+                    self._error(
+                        r.idx,
+                        "geometry",
+                        f"所属{label} {r.parent_code} 尚无边界：是否在其范围内将在其边界导入时校验",
+                        "parent_without_geometry",
                     )
+                )
                 continue
             errors.append(
                 self._error(
@@ -329,6 +400,44 @@ class AreaStage:
                     "geometry",
                     f"与{where}重叠约 {r.m2:.1f} 平方米（容差 {tolerance:g} 平方米）",
                     "overlaps_sibling",
+                )
+            )
+        return errors
+
+    def _check_children_within(self) -> list[FieldError]:
+        """A new or changed boundary must still hold what lies inside it: the grids of a
+        village, the villages of a township, the townships of a county (with the tolerance of
+        the within-parent rule). A boundary drawn for a unit registered without one is judged
+        here too: the rules that need it apply when it arrives."""
+        if self.level == "grid":
+            return []
+        rules = get_settings().rules
+        if self.level == "village":
+            children, link, tolerance = "grids", "c.village_id", rules.grid_outside_village_m
+        else:
+            children, link, tolerance = "admin_units", "c.parent_id", rules.unit_outside_parent_m
+        child_label = {"county": "乡镇", "township": "村", "village": "网格"}[self.level]
+        errors = []
+        for r in self._rows(
+            "SELECT s.idx, s.code, c.code AS child, "
+            "  ST_Area(ST_Difference(c.geom, s.geom)::geography) AS outside_m2 "
+            f"FROM {{stage}} s JOIN admin_units t ON t.id = s.target_id "
+            f"JOIN {children} c ON {link} = s.target_id AND c.valid_to IS NULL "
+            "WHERE NOT s.kept AND s.geom IS NOT NULL AND ST_IsValid(s.geom) "
+            "  AND c.geom IS NOT NULL AND t.geom IS DISTINCT FROM ST_Multi(s.geom) "
+            "  AND NOT ST_Covers(s.geom, c.geom) "
+            "  AND NOT ST_Covers(ST_Buffer(s.geom::geography, :tol)::geometry, c.geom) "
+            "ORDER BY s.idx, c.code",
+            tol=tolerance,
+        ):
+            errors.append(
+                self._error(
+                    r.idx,
+                    "geometry",
+                    f"新边界将使{child_label} {r.child} 超出{LEVEL_LABEL[self.level]} {r.code}"
+                    f"（超出部分约 {r.outside_m2:.0f} 平方米，容差 {tolerance:g} 米）；"
+                    f"请先调整该{child_label}的边界",
+                    "child_outside_boundary",
                 )
             )
         return errors

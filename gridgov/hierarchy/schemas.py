@@ -22,6 +22,9 @@ class UnitCreate(InputModel):
 class UnitUpdate(InputModel):
     name: str | None = Field(None, min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
+    clear_geometry: bool = Field(
+        False, description="明确清除已有边界（仅当没有 geometry 时有效；默认保留已有边界）"
+    )
     version: int | None = Field(None, description="乐观锁：读取时的版本号")
 
 
@@ -35,6 +38,11 @@ class UnitRead(BaseModel):
     valid_from: date
     valid_to: date | None
     version: int
+    has_boundary: bool = Field(description="是否已有边界（按区划代码登记、尚未勾绘边界时为 false）")
+    code_edition: str | None = Field(
+        None, description="确认该代码的统计用区划代码版本（年份）；未见于已导入的代码表时为空"
+    )
+    successor_code: str | None = Field(None, description="撤并后的承继单位代码")
     area_km2: float | None = None
     geometry: dict[str, Any] | None = None
     updated_at: datetime

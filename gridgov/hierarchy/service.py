@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -15,7 +16,7 @@ from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
 from gridgov.geojson import parse_geometry, to_geojson
-from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.hierarchy.rules import AreaRow, AreaStage
 from gridgov.hierarchy.schemas import (
     GridCreate,
@@ -91,7 +92,8 @@ def _after(cursor: str | None) -> int:
 
 UNIT_COLUMNS = """
     u.id, u.code, u.name, u.level, p.code AS parent_code, u.county_code, u.valid_from,
-    u.valid_to, u.version, u.updated_at,
+    u.valid_to, u.version, u.updated_at, u.geom IS NOT NULL AS has_boundary, u.code_edition,
+    (SELECT s.code FROM admin_units s WHERE s.id = u.successor_id) AS successor_code,
     round((ST_Area(u.geom::geography) / 1e6)::numeric, 3)::float AS area_km2
 """
 
@@ -105,12 +107,18 @@ def list_units(
     q: str | None,
     bbox: BBox | None,
     include_retired: bool,
+    has_boundary: bool | None = None,
     limit: int,
     cursor: str | None,
     with_geometry: bool,
     coord_sys: CoordSys,
 ) -> PageResult:
     where, params = scope.sql("unit", "u")
+    if include_retired:
+        # A retired unit has left the subtree (which holds current units only); it is still
+        # the caller's history when its parent is in scope.
+        parent, _ = scope.sql("unit", "p")
+        where = f"({where} OR (u.valid_to IS NOT NULL AND {parent}))"
     sql = f"SELECT {UNIT_COLUMNS}" + (
         ", ST_AsGeoJSON(u.geom, 7) AS geometry" if with_geometry else ""
     )
@@ -121,6 +129,8 @@ def list_units(
     if level:
         sql += " AND u.level = :level"
         params["level"] = level
+    if has_boundary is not None:
+        sql += " AND u.geom IS NOT NULL" if has_boundary else " AND u.geom IS NULL"
     if parent_code:
         sql += " AND p.code = :parent_code"
         params["parent_code"] = parent_code
@@ -133,8 +143,9 @@ def list_units(
     return _page(session.execute(text(sql), params).all(), limit)
 
 
-def _unit_row(session: Session, scope: Scope, code: str, *, lock: bool = False) -> AdminUnit:
-    query = scope.select(AdminUnit).where(AdminUnit.code == code, AdminUnit.valid_to.is_(None))
+def _unit_row(session: Session, scope: Scope | None, code: str, *, lock: bool = False) -> AdminUnit:
+    base = scope.select(AdminUnit) if scope is not None else select(AdminUnit)
+    query = base.where(AdminUnit.code == code, AdminUnit.valid_to.is_(None))
     if lock:
         query = query.with_for_update()
     unit = session.scalar(query)
@@ -160,6 +171,48 @@ def _unit_read(session: Session, unit_id: int, *, coord_sys: CoordSys) -> UnitRe
     return UnitRead(**data)
 
 
+@dataclass
+class AreaWrite:
+    """The outcome of writing a set of units or grids: all or nothing."""
+
+    ids: list[int] = field(default_factory=list)  # rows created or changed, in stage order
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+    # Per stored row the write replaces: what changes (name, geometry, parent); see
+    # AreaStage.changes. Filled on dry runs too, so that a report shows it before the write.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0  # stored rows named by the write that stay exactly as they are
+
+
+def latest_edition(session: Session, county_code: str) -> str | None:
+    """The newest official code list imported for this county (``division_codes``)."""
+    return session.scalar(
+        select(func.max(DivisionCode.edition)).where(DivisionCode.county_code == county_code)
+    )
+
+
+def _edition_warnings(stage: AreaStage, county_code: str, edition: str | None) -> list[FieldError]:
+    """Codes absent from the county's newest official list: allowed, but said (a code valid in
+    2018 may have been merged away by 2023)."""
+    if edition is None:
+        return []
+    return [
+        stage._error(
+            r.idx,
+            "code",
+            f"代码 {r.code} 不在本县 {edition} 年版统计用区划代码中（可能已撤并或更名），请核实",
+            "code_not_in_edition",
+        )
+        for r in stage._rows(
+            "SELECT s.idx, s.code FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM division_codes d "
+            "WHERE d.edition = :edition AND d.county_code = :county AND d.code = s.code) "
+            "ORDER BY s.idx",
+            edition=edition,
+            county=county_code,
+        )
+    ]
+
+
 def write_units(
     session: Session,
     scope: Scope | None,
@@ -169,38 +222,127 @@ def write_units(
     county_code: str,
     loc_prefix: Sequence[str | int] = (),
     dry_run: bool = False,
-) -> tuple[list[int], list[FieldError]]:
-    """Validate and upsert (by ``target_id``) a set of units of one level. All or nothing."""
-    stage = AreaStage(session, level, loc_prefix=loc_prefix)
+    clear_geometry: bool = False,
+    code_edition: str | None = None,
+) -> AreaWrite:
+    """Validate and upsert (by ``target_id``) a set of units of one level. All or nothing.
+
+    A row without geometry keeps the stored boundary unless ``clear_geometry``; units may have
+    no boundary yet. ``code_edition`` marks the codes as confirmed by that official list;
+    without it, codes absent from the county's newest imported list are warned about.
+    """
+    stage = AreaStage(session, level, loc_prefix=loc_prefix, clear_geometry=clear_geometry)
     scope_cache.forget_after_commit(session)  # a new or moved area may change who sees what
     count = stage.load(rows)
     allowed = None if scope is None else sorted(scope.unit_ids)
-    errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)
-    if errors or dry_run or count == 0:
+    result = AreaWrite(errors=stage.check(allowed_parent_ids=allowed, county_code=county_code))
+    if code_edition is None and level != "county":
+        result.warnings += _edition_warnings(
+            stage, county_code, latest_edition(session, county_code)
+        )
+    result.warnings += stage.warnings
+    result.changes = stage.changes()
+    touched = {c["index"] for c in result.changes}
+    result.unchanged = len(
+        stage._rows("SELECT idx FROM {stage} WHERE target_id IS NOT NULL")
+    ) - len(touched)
+    if result.errors or dry_run or count == 0:
         stage.drop()
-        return [], errors
-    ids = [
+        return result
+    edition = {"level": level, "edition": code_edition}
+    result.ids = [
         r.id
         for r in session.execute(
             text(
                 f"""
                 WITH upd AS (
                     UPDATE admin_units u SET name = s.name, geom = ST_Multi(s.geom),
+                        parent_id = s.parent_id,
+                        code_edition = COALESCE(CAST(:edition AS varchar), u.code_edition),
                         version = u.version + 1, updated_at = now()
-                    FROM {stage.name} s WHERE s.target_id = u.id RETURNING u.id
+                    FROM {stage.name} s WHERE s.target_id = u.id
+                      AND (u.name IS DISTINCT FROM s.name
+                           OR u.geom IS DISTINCT FROM ST_Multi(s.geom)
+                           OR u.parent_id IS DISTINCT FROM s.parent_id
+                           OR u.code_edition IS DISTINCT FROM
+                              COALESCE(CAST(:edition AS varchar), u.code_edition))
+                    RETURNING u.id, s.idx
                 ), ins AS (
-                    INSERT INTO admin_units (code, name, level, parent_id, county_code, geom)
-                    SELECT code, name, :level, parent_id, left(code, 6), ST_Multi(geom)
+                    INSERT INTO admin_units (code, name, level, parent_id, county_code, geom,
+                        code_edition)
+                    SELECT code, name, :level, parent_id, left(code, 6), ST_Multi(geom),
+                        CAST(:edition AS varchar)
                     FROM {stage.name} WHERE target_id IS NULL ORDER BY idx RETURNING id
                 )
-                SELECT id FROM upd UNION ALL SELECT id FROM ins
+                SELECT id FROM (SELECT id, idx FROM upd ORDER BY idx) u
+                UNION ALL SELECT id FROM ins
                 """
             ),
-            {"level": level},
+            edition,
         )
     ]
     stage.drop()
-    return ids, []
+    if level == "village" and any(c["geometry"] in ("set", "cleared") for c in result.changes):
+        from gridgov.households import service as households_service
+
+        households_service.refresh_boundary_flags(session, village_ids=result.ids)
+    return result
+
+
+@dataclass
+class CountyInit:
+    unit: AdminUnit
+    created: bool
+    changes: list[dict[str, Any]]
+    warnings: list[FieldError]
+
+
+def init_county(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    geom: Any = None,
+    clear_geometry: bool = False,
+) -> CountyInit:
+    """Create a county, or bring an existing one up to date (idempotent): the deployment's
+    operator does this once per county (no user's scope holds a county before it exists).
+    A missing ``geom`` keeps a stored boundary; every rule of the other levels applies."""
+    if not (code.isdigit() and len(code) == 6):
+        raise RuleViolation(
+            [FieldError(["code"], f"县级代码应为 6 位数字，收到“{code}”", "invalid_code")]
+        )
+    existing = session.scalar(
+        select(AdminUnit).where(
+            AdminUnit.code == code, AdminUnit.level == "county", AdminUnit.valid_to.is_(None)
+        )
+    )
+    before = audit.snapshot(existing) if existing is not None else None
+    written = write_units(
+        session,
+        None,
+        [AreaRow(0, code, name, geom, target_id=existing.id if existing else None)],
+        level="county",
+        county_code=code,
+        clear_geometry=clear_geometry,
+    )
+    if written.errors:
+        raise RuleViolation(written.errors)
+    unit = existing or session.get(AdminUnit, written.ids[0])
+    assert unit is not None
+    session.refresh(unit)
+    if existing is None or written.changes:
+        audit.record(
+            session,
+            None,
+            action="create" if existing is None else "update",
+            entity="admin_unit",
+            entity_id=code,
+            county_code=code,
+            before=before,
+            after=audit.snapshot(unit),
+        )
+    return CountyInit(unit, existing is None, written.changes, written.warnings)
 
 
 def create_unit(
@@ -209,14 +351,21 @@ def create_unit(
     level = LEVEL_BY_LENGTH[len(data.code)]
     if level == "county":
         raise RuleViolation(
-            [FieldError(["body", "code"], "县级单位只能通过命令行初始化", "county_via_cli")]
+            [
+                FieldError(
+                    ["body", "code"],
+                    "县级单位由部署管理员用命令 gridgov county init 初始化"
+                    "（见 README“接入一个真实的县”）",
+                    "county_via_cli",
+                )
+            ]
         )
     geom = (
         parse_geometry(data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys)
         if data.geometry
         else None
     )
-    ids, errors = write_units(
+    written = write_units(
         session,
         scope,
         [AreaRow(0, data.code, data.name, geom)],
@@ -224,8 +373,8 @@ def create_unit(
         county_code=scope.county_code,
         loc_prefix=["body"],
     )
-    _raise_rules(errors, single=True)
-    unit = session.get(AdminUnit, ids[0])
+    _raise_rules(written.errors, single=True)
+    unit = session.get(AdminUnit, written.ids[0])
     assert unit is not None
     if data.valid_from:
         unit.valid_from = data.valid_from
@@ -249,19 +398,24 @@ def update_unit(
     unit = _unit_row(session, scope, code, lock=True)
     _check_version(unit, data.version, f"行政单位 {code} ")
     before = audit.snapshot(unit)
-    if data.geometry is not None:
-        geom = parse_geometry(
-            data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys
+    if data.geometry is not None or data.clear_geometry:
+        geom = (
+            parse_geometry(
+                data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys
+            )
+            if data.geometry is not None
+            else None
         )
-        _, errors = write_units(
+        written = write_units(
             session,
             scope,
             [AreaRow(0, unit.code, data.name or unit.name, geom, target_id=unit.id)],
             level=unit.level,
             county_code=unit.county_code,
             loc_prefix=["body"],
+            clear_geometry=data.clear_geometry,
         )
-        _raise_rules(errors, single=True)
+        _raise_rules(written.errors, single=True)
         session.refresh(unit)
     elif data.name is not None:
         unit.name = data.name
@@ -278,27 +432,82 @@ def update_unit(
     return get_unit(session, scope, code, coord_sys=coord_sys)
 
 
-def retire_unit(session: Session, scope: Scope, code: str) -> None:
-    """Units are never deleted: a retired unit gets ``valid_to`` and its code may be reused."""
-    unit = _unit_row(session, scope, code, lock=True)
-    if unit.id == scope.unit_id:
-        raise Conflict("不能撤销您自己所绑定的单位", code="retire_own_unit")
-    children = session.scalar(
-        select(func.count())
-        .select_from(AdminUnit)
-        .where(AdminUnit.parent_id == unit.id, AdminUnit.valid_to.is_(None))
-    ) + session.scalar(
-        select(func.count())
-        .select_from(Grid)
-        .where(Grid.village_id == unit.id, Grid.valid_to.is_(None))
+def retire_blockers(session: Session, unit_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """What still hangs on each unit (current child units, grids, households on record): a
+    unit is retired only once nothing does, so that nothing is left under a retired code."""
+    if not unit_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT u.id,"
+            " (SELECT count(*) FROM admin_units c WHERE c.parent_id = u.id"
+            "  AND c.valid_to IS NULL)::int AS units,"
+            " (SELECT count(*) FROM grids g WHERE g.village_id = u.id"
+            "  AND g.valid_to IS NULL)::int AS grids,"
+            " (SELECT count(*) FROM households h WHERE h.village_id = u.id"
+            "  AND h.removed_at IS NULL)::int AS households"
+            " FROM admin_units u WHERE u.id = ANY(:ids)"
+        ),
+        {"ids": list(unit_ids)},
     )
-    if children:
+    return {
+        r.id: {
+            k: v
+            for k, v in (("units", r.units), ("grids", r.grids), ("households", r.households))
+            if v
+        }
+        for r in rows
+    }
+
+
+BLOCKER_LABELS = {"units": "个现行下级单位", "grids": "个网格", "households": "户"}
+
+
+def describe_blockers(blockers: dict[str, int]) -> str:
+    return "、".join(f"{n} {BLOCKER_LABELS[k]}" for k, n in blockers.items())
+
+
+def retire_unit(
+    session: Session,
+    scope: Scope | None,
+    code: str,
+    *,
+    successor_code: str | None = None,
+    on: date | None = None,
+) -> AdminUnit:
+    """Units are never deleted: a retired unit gets ``valid_to`` and its code may be reused.
+    A unit merged into another (撤并) names its ``successor``: same level, current, in scope."""
+    unit = _unit_row(session, scope, code, lock=True)
+    if scope is not None and unit.id == scope.unit_id:
+        raise Conflict("不能撤销您自己所绑定的单位", code="retire_own_unit")
+    blockers = retire_blockers(session, [unit.id]).get(unit.id)
+    if blockers:
         raise Conflict(
-            f"{unit.name}下仍有 {children} 个现行下级单位或网格，请先撤销或调整",
+            f"{unit.name}下仍有{describe_blockers(blockers)}，请先撤销或调整到承继单位",
             code="has_children",
+            **blockers,
         )
+    successor_id = None
+    if successor_code is not None:
+        successor = session.scalar(
+            (scope.select(AdminUnit) if scope is not None else select(AdminUnit)).where(
+                AdminUnit.code == successor_code, AdminUnit.valid_to.is_(None)
+            )
+        )
+        if successor is None or successor.level != unit.level or successor.id == unit.id:
+            raise RuleViolation(
+                [
+                    FieldError(
+                        ["query", "successor"],
+                        f"承继单位 {successor_code} 应为本人权限范围内现行的同级单位",
+                        "invalid_successor",
+                    )
+                ]
+            )
+        successor_id = successor.id
     before = audit.snapshot(unit)
-    unit.valid_to = date.today()
+    unit.valid_to = on or date.today()
+    unit.successor_id = successor_id
     session.flush()
     audit.record(
         session,
@@ -306,9 +515,11 @@ def retire_unit(session: Session, scope: Scope, code: str) -> None:
         action="retire",
         entity="admin_unit",
         entity_id=code,
+        county_code=unit.county_code,
         before=before,
         after=audit.snapshot(unit),
     )
+    return unit
 
 
 # -- party organizations --------------------------------------------------------------------------
@@ -502,17 +713,23 @@ def write_grids(
     county_code: str,
     loc_prefix: Sequence[str | int] = (),
     dry_run: bool = False,
-) -> tuple[list[int], list[FieldError]]:
+) -> AreaWrite:
     """Validate and upsert grids; then re-derive the grid of every household in their villages."""
     stage = AreaStage(session, "grid", loc_prefix=loc_prefix)
     scope_cache.forget_after_commit(session)  # a new or moved area may change who sees what
     count = stage.load(rows)
     allowed = None if scope is None else list(scope.village_ids)
-    errors = stage.check(allowed_parent_ids=allowed, county_code=county_code)
-    if errors or dry_run or count == 0:
+    result = AreaWrite(errors=stage.check(allowed_parent_ids=allowed, county_code=county_code))
+    result.warnings = stage.warnings
+    result.changes = stage.changes()
+    touched = {c["index"] for c in result.changes}
+    result.unchanged = len(
+        stage._rows("SELECT idx FROM {stage} WHERE target_id IS NOT NULL")
+    ) - len(touched)
+    if result.errors or dry_run or count == 0:
         stage.drop()
-        return [], errors
-    ids = [
+        return result
+    result.ids = [
         r.id
         for r in session.execute(
             text(
@@ -520,7 +737,10 @@ def write_grids(
                 WITH upd AS (
                     UPDATE grids g SET name = s.name, geom = ST_Multi(s.geom),
                         version = g.version + 1, updated_at = now()
-                    FROM {stage.name} s WHERE s.target_id = g.id RETURNING g.id
+                    FROM {stage.name} s WHERE s.target_id = g.id
+                      AND (g.name IS DISTINCT FROM s.name
+                           OR g.geom IS DISTINCT FROM ST_Multi(s.geom))
+                    RETURNING g.id, s.idx
                 ), ins AS (
                     INSERT INTO grids (code, name, village_id, county_code, kind, geom)
                     SELECT code, name, parent_id, left(code, 6),
@@ -528,7 +748,8 @@ def write_grids(
                            ST_Multi(geom)
                     FROM {stage.name} WHERE target_id IS NULL ORDER BY idx RETURNING id
                 )
-                SELECT id FROM upd UNION ALL SELECT id FROM ins
+                SELECT id FROM (SELECT id, idx FROM upd ORDER BY idx) u
+                UNION ALL SELECT id FROM ins
                 """
             )
         )
@@ -538,7 +759,7 @@ def write_grids(
     from gridgov.households import service as households_service
 
     households_service.derive_grids(session, village_ids=villages)
-    return ids, []
+    return result
 
 
 def _check_chief(session: Session, scope: Scope, member_id: int | None, village_id: int) -> None:
@@ -561,15 +782,15 @@ def create_grid(
     session: Session, scope: Scope, data: GridCreate, *, coord_sys: CoordSys
 ) -> GridRead:
     geom = parse_geometry(data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys)
-    ids, errors = write_grids(
+    written = write_grids(
         session,
         scope,
         [AreaRow(0, data.code, data.name, geom)],
         county_code=scope.county_code,
         loc_prefix=["body"],
     )
-    _raise_rules(errors, single=True)
-    grid = session.get(Grid, ids[0])
+    _raise_rules(written.errors, single=True)
+    grid = session.get(Grid, written.ids[0])
     assert grid is not None
     _check_chief(session, scope, data.chief_member_id, grid.village_id)
     grid.chief_member_id = data.chief_member_id
@@ -597,14 +818,14 @@ def update_grid(
         geom = parse_geometry(
             data.geometry, loc=["body", "geometry"], kind="area", coord_sys=coord_sys
         )
-        _, errors = write_grids(
+        written = write_grids(
             session,
             scope,
             [AreaRow(0, grid.code, data.name or grid.name, geom, target_id=grid.id)],
             county_code=grid.county_code,
             loc_prefix=["body"],
         )
-        _raise_rules(errors, single=True)
+        _raise_rules(written.errors, single=True)
         session.refresh(grid)
     elif data.name is not None:
         grid.name = data.name

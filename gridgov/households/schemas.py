@@ -90,7 +90,10 @@ class HouseholdRead(BaseModel):
     hamlet: str | None
     size: int
     tags: list[str]
-    flags: list[str] = Field(description="outside_grid：位置不在本村任何网格内")
+    flags: list[str] = Field(
+        description="outside_grid：位置不在本村任何网格内；"
+        "village_without_boundary：所属村尚无边界（按台账登记）"
+    )
     removed_at: datetime | None
     version: int
     updated_at: datetime

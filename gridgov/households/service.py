@@ -78,6 +78,24 @@ WHERE d.id = h.id
 """
 
 
+def refresh_boundary_flags(session: Session, *, village_ids: Sequence[int]) -> int:
+    """Set or clear ``village_without_boundary`` on the households of these villages after their
+    boundaries were drawn or cleared. Touches only the households whose flag is wrong."""
+    if not village_ids:
+        return 0
+    result = session.execute(
+        text(
+            "UPDATE households h SET flags = CASE WHEN v.geom IS NULL"
+            " THEN array_append(h.flags, 'village_without_boundary')"
+            " ELSE array_remove(h.flags, 'village_without_boundary') END, updated_at = now()"
+            " FROM admin_units v WHERE v.id = h.village_id AND v.id = ANY(:village_ids)"
+            " AND (v.geom IS NULL) <> ('village_without_boundary' = ANY(h.flags))"
+        ),
+        {"village_ids": list(village_ids)},
+    )
+    return result.rowcount
+
+
 def derive_grids(session: Session, *, village_ids: Sequence[int]) -> int:
     """Recompute the grid of every household in these villages (after a grid edit)."""
     if not village_ids:
@@ -198,7 +216,8 @@ def write_households(
             f"CREATE TEMP TABLE {stage} (idx int PRIMARY KEY, target_id bigint, external_id text,"
             " village_code text, head_name text, phone text, id_number text, address text,"
             " hamlet text, size int, tags text[], lon float8, lat float8, ref text,"
-            " village_id bigint, grid_id bigint) ON COMMIT DROP"
+            " village_id bigint, grid_id bigint, no_boundary boolean NOT NULL DEFAULT false)"
+            " ON COMMIT DROP"
         )
     )
     errors: list[FieldError] = []
@@ -259,9 +278,13 @@ def write_households(
                         size = s.size, tags = s.tags, village_id = s.village_id,
                         grid_id = s.grid_id, external_id = COALESCE(s.external_id, h.external_id),
                         geom = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
-                        flags = CASE WHEN s.grid_id IS NULL
-                            THEN array_append(array_remove(h.flags, 'outside_grid'), 'outside_grid')
-                            ELSE array_remove(h.flags, 'outside_grid') END,
+                        flags = array_remove(array_remove(h.flags, 'outside_grid'),
+                                             'village_without_boundary')
+                            || CASE WHEN s.grid_id IS NULL THEN ARRAY['outside_grid']::varchar[]
+                                    ELSE '{{}}' END
+                            || CASE WHEN s.no_boundary
+                                    THEN ARRAY['village_without_boundary']::varchar[]
+                                    ELSE '{{}}' END,
                         version = h.version + 1, updated_at = now()
                     FROM {stage} s WHERE s.target_id = h.id RETURNING h.id
                 ), ins AS (
@@ -269,7 +292,10 @@ def write_households(
                         head_name, phone, id_number, address, hamlet, size, tags, flags, geom)
                     SELECT :county, village_id, grid_id, external_id, head_name, phone, id_number,
                         address, hamlet, size, tags,
-                        CASE WHEN grid_id IS NULL THEN ARRAY['outside_grid'] ELSE '{{}}' END,
+                        CASE WHEN grid_id IS NULL THEN ARRAY['outside_grid']::varchar[]
+                             ELSE '{{}}' END
+                        || CASE WHEN no_boundary THEN ARRAY['village_without_boundary']::varchar[]
+                                ELSE '{{}}' END,
                         ST_SetSRID(ST_MakePoint(lon, lat), 4326)
                     FROM {stage} WHERE target_id IS NULL ORDER BY idx RETURNING id
                 )
@@ -328,6 +354,14 @@ def _spatial_errors(
             f"WHERE s.village_code IS NULL AND {ok_point}"
         ),
         params,
+    )
+    # A village registered from the code list before its boundary: the household is kept
+    # under the village its ledger names and flagged until the boundary arrives.
+    session.execute(
+        text(
+            f"UPDATE {stage} s SET no_boundary = true FROM admin_units v "
+            "WHERE v.id = s.village_id AND v.geom IS NULL"
+        )
     )
     session.execute(
         text(

@@ -42,7 +42,7 @@ class ImportJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
-        CheckConstraint("kind IN ('boundaries', 'households')", name="kind"),
+        CheckConstraint("kind IN ('boundaries', 'households', 'units')", name="kind"),
         CheckConstraint(
             "status IN ('queued', 'running', 'succeeded', 'failed', 'validated')", name="status"
         ),

@@ -32,10 +32,12 @@ import pyogrio.raw
 import shapely
 
 from gridgov.errors import FieldError, PayloadTooLarge, RuleViolation, UnsupportedMedia
-from gridgov.geo import CoordSys, check_coordinates, convert, transform_geometry
+from gridgov.geo import CoordSys, GeoProblem, check_coordinates, convert, transform_geometry
 from gridgov.geo.crs import resolve_crs, transformer_to_wgs84
+from gridgov.geo.validity import parse_problem, validity_problems
 from gridgov.hierarchy.rules import AreaRow
 from gridgov.households.service import HouseholdRow
+from gridgov.imports import gdal_messages
 
 BOUNDARY_EXTENSIONS = (".geojson", ".json", ".gpkg", ".zip")
 LEDGER_EXTENSIONS = (".csv", ".xlsx")
@@ -55,6 +57,13 @@ def extension(filename: str) -> str:
 def check_extension(filename: str, kind: str) -> str:
     """The lower-case extension, or UnsupportedMedia naming what is accepted."""
     ext = extension(filename)
+    if kind == "units":
+        if ext not in BOUNDARY_EXTENSIONS + LEDGER_EXTENSIONS:
+            raise UnsupportedMedia(
+                f"区划代码表格式“{ext or filename}”不受支持；请上传 CSV、XLSX，"
+                "或 GeoJSON、GeoPackage、zip 打包的 Shapefile"
+            )
+        return ext
     if kind == "boundaries":
         if ext == ".shp":
             raise UnsupportedMedia(
@@ -171,7 +180,18 @@ def as_path(source: Path | bytes, filename: str) -> Iterator[Path]:
 
 CODE_FIELDS = {
     "grid": ("WGBM", "网格编码", "网格代码", "代码", "编码", "code", "WGDM"),
-    "unit": ("XZQDM", "区划代码", "行政区划代码", "代码", "编码", "code", "CUNDM", "XZDM"),
+    "unit": (
+        "XZQDM",
+        "区划代码",
+        "统计用区划代码",
+        "行政区划代码",
+        "代码",
+        "编码",
+        "code",
+        "adcode",  # DataV / AMap district GeoJSON
+        "CUNDM",
+        "XZDM",
+    ),
 }
 NAME_FIELDS = {
     "grid": ("WGMC", "网格名称", "名称", "name", "XZQMC"),
@@ -189,6 +209,7 @@ class BoundaryFile:
     name_field: str
     crs: str | None  # as declared by the file (or the override)
     encoding: str | None = None
+    warnings: list[FieldError] = field(default_factory=list)  # what GDAL said while reading
 
 
 def read_boundaries(
@@ -208,15 +229,16 @@ def read_boundaries(
     coord_sys = CoordSys(coord_sys)
     with as_path(source, filename) as path:
         check_content(path, ext)
+        notes: list[FieldError] = []
         if ext == ".zip":
             with tempfile.TemporaryDirectory(prefix="gridgov-shp-") as tmp:
                 shp, encoding = extract_shapefile(
                     path, Path(tmp), layer=layer, max_unpacked_bytes=max_unpacked_bytes
                 )
-                meta, geoms, values = _read_layer(shp, None, encoding)
+                meta, wkb, geoms, values = _read_layer(shp, None, encoding, notes)
         else:
             encoding = None
-            meta, geoms, values = _read_layer(path, _pick_layer(path, layer), None)
+            meta, wkb, geoms, values = _read_layer(path, _pick_layer(path, layer), None, notes)
     fields = [str(f) for f in meta["fields"]]
     group = "grid" if level == "grid" else "unit"
     code_key = _pick_field(fields, code_field, CODE_FIELDS[group], "code", "代码")
@@ -237,21 +259,37 @@ def read_boundaries(
         name = _text(names[i])
         ref = code or name
 
-        def bad(msg: str, err_code: str, i: int = i, ref: str | None = ref) -> None:
-            errors.append(FieldError([FEATURES, i, "geometry"], msg, err_code, index=i, id=ref))
+        def bad(p: GeoProblem, i: int = i, ref: str | None = ref) -> None:
+            errors.append(
+                FieldError(
+                    [FEATURES, i, "geometry"],
+                    p.message,
+                    p.code,
+                    index=i,
+                    id=ref,
+                    detail_en=p.detail_en,
+                )
+            )
 
+        if geom is None and wkb[i] is not None:
+            # GDAL read a geometry that GEOS cannot build (an unclosed ring …): say why.
+            bad(_wkb_problem(wkb[i]))
+            continue
         if geom is not None and not shapely.is_empty(geom):
             if geom.geom_type not in ("Polygon", "MultiPolygon"):
                 bad(
-                    f"几何类型应为面（Polygon/MultiPolygon），收到 {geom.geom_type}",
-                    "geometry_type",
+                    GeoProblem(
+                        "geometry_type",
+                        f"几何类型应为面（Polygon/MultiPolygon），收到 {geom.geom_type}",
+                    )
                 )
                 continue
             geom = to_wgs84(shapely.force_2d(geom))
             problems = check_coordinates(geom)
             if problems:
-                for p in problems:
-                    bad(p.message, p.code)
+                # Not sent to PostGIS: its validity is judged here, so all rules are listed.
+                for p in problems + validity_problems(geom):
+                    bad(p)
                 continue
             if coord_sys != CoordSys.wgs84:
                 geom = transform_geometry(geom, coord_sys, CoordSys.wgs84)
@@ -269,12 +307,14 @@ def read_boundaries(
         name_field=name_key,
         crs=str(declared) if declared else None,
         encoding=encoding,
+        warnings=notes,
     )
 
 
 def _pick_layer(path: Path, layer: str | None) -> str | None:
     try:
-        layers = pyogrio.list_layers(path)
+        with gdal_messages.collected():  # the real read reports what GDAL says
+            layers = pyogrio.list_layers(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, RuntimeError) as exc:
         raise _unreadable(exc) from exc
     names = [str(name) for name, _ in layers]
@@ -297,10 +337,14 @@ def _pick_layer(path: Path, layer: str | None) -> str | None:
 
 
 def _read_layer(
-    path: Path, layer: str | None, encoding: str | None
-) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray]]:
+    path: Path, layer: str | None, encoding: str | None, notes: list[FieldError]
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The layer's metadata, WKB, shapely geometries (None where GEOS refuses the WKB) and
+    attribute columns. GDAL's warnings go to ``notes`` for the report, not to the terminal."""
     try:
-        meta, _fids, wkb, values = pyogrio.raw.read(path, layer=layer, encoding=encoding)
+        with gdal_messages.collected() as said:
+            meta, _fids, wkb, values = pyogrio.raw.read(path, layer=layer, encoding=encoding)
+        notes.extend(_gdal_note(message) for message in dict.fromkeys(said))
     except UnicodeDecodeError as exc:
         raise UnsupportedMedia(
             f"属性文字无法按 {encoding} 解码；"
@@ -312,7 +356,30 @@ def _read_layer(
     if wkb is None:
         raise _file_error("geometry", "文件没有几何列", "no_geometry_column")
     geoms = shapely.from_wkb(wkb, on_invalid="ignore")
-    return meta, geoms, list(values)
+    return meta, wkb, geoms, list(values)
+
+
+def _wkb_problem(wkb: bytes) -> GeoProblem:
+    try:
+        shapely.from_wkb(wkb, on_invalid="raise")
+    except (shapely.errors.GEOSException, ValueError) as exc:
+        return parse_problem(exc)
+    return parse_problem("unknown")  # pragma: no cover - from_wkb failed once already
+
+
+_GDAL_NOTES = (
+    ("Non closed ring", "gdal_unclosed_ring", "文件中有未闭合的面边界环（相应要素已逐条报错）"),
+)
+
+
+def _gdal_note(message: str) -> FieldError:
+    """A warning GDAL printed while reading, as a report entry (Chinese, English kept aside)."""
+    for needle, code, msg in _GDAL_NOTES:
+        if needle.lower() in message.lower():
+            return FieldError(["file"], msg, code, detail_en=message)
+    return FieldError(
+        ["file"], "读取文件时 GDAL 给出提示（见 detail_en）", "gdal_warning", detail_en=message
+    )
 
 
 def _pick_field(
@@ -797,6 +864,226 @@ def count_rows(path: Path, *, filename: str) -> int:
                         with zf.open(info) as fh:
                             return int(struct.unpack("<I", fh.read(8)[4:8])[0])
             return 0
-        return int(pyogrio.read_info(path)["features"])
+        with gdal_messages.collected():  # the real read reports what GDAL says
+            return int(pyogrio.read_info(path)["features"])
     except Exception:  # a broken file is reported by the real read, with a proper message
         return 0
+
+
+# -- official code lists (统计用区划代码) ---------------------------------------------------------
+
+CODE_LIST_CODE_HEADERS = (
+    "统计用区划代码",
+    "区划代码",
+    "行政区划代码",
+    "代码",
+    "编码",
+    "code",
+    "adcode",
+)
+CODE_LIST_NAME_HEADERS = ("名称", "单位名称", "区划名称", "name")
+CODE_LIST_URBAN_RURAL_HEADERS = ("城乡分类代码", "城乡分类", "urban_rural_code")
+UNIT_LEVELS = {6: "county", 9: "township", 12: "village"}
+
+
+@dataclass
+class CodeListRow:
+    idx: int  # line number (table) or feature position (GIS file)
+    code: str  # 6/9/12 digits as stored (trailing zeros of the published 12-digit form cut)
+    name: str
+    level: str
+    urban_rural_code: str | None = None
+    geom: shapely.Geometry | None = None
+
+
+@dataclass
+class CodeList:
+    rows: list[CodeListRow]
+    errors: list[FieldError]
+    total: int
+    source: str  # "table" or "gis"
+    encoding: str | None = None
+    warnings: list[FieldError] = field(default_factory=list)
+    crs: str | None = None
+
+
+def unit_code(published: str) -> str | None:
+    """A code as the statistics bureau publishes it (12 digits at every level: 150422000000 is
+    the county, 150422100000 a township) → the unit's own 6/9/12-digit code; None if invalid."""
+    if not published.isdigit():
+        return None
+    if len(published) == 12:
+        if published.endswith("000000"):
+            return published[:6]
+        if published.endswith("000"):
+            return published[:9]
+        return published
+    return published if len(published) in (6, 9) else None
+
+
+def read_code_list(
+    source: Path | bytes,
+    *,
+    filename: str,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    crs: str | None = None,
+    coord_sys: CoordSys | str = CoordSys.wgs84,
+    layer: str | None = None,
+    sheet: str | None = None,
+    max_unpacked_bytes: int | None = None,
+) -> CodeList:
+    """A county's townships and villages from the official list: a CSV/XLSX table of code and
+    name (城乡分类代码 optional; with or without a header row, as the bureau's pages are copied),
+    or a GIS file whose features may have no geometry. The level comes from the code."""
+    ext = check_extension(filename, "units")
+    if ext in BOUNDARY_EXTENSIONS:
+        data = read_boundaries(
+            source,
+            filename=filename,
+            level="village",
+            code_field=code_field,
+            name_field=name_field,
+            crs=crs,
+            coord_sys=coord_sys,
+            layer=layer,
+            max_unpacked_bytes=max_unpacked_bytes,
+        )
+        errors = list(data.errors)
+        rows = []
+        for r in data.rows:
+            row = _code_list_row(r.idx, r.code, r.name, None, errors, loc_prefix=FEATURES)
+            if row is not None:
+                row.geom = r.geom
+                rows.append(row)
+        return CodeList(rows, errors, data.total, "gis", data.encoding, data.warnings, crs=data.crs)
+    with as_path(source, filename) as path:
+        check_content(path, ext)
+        if ext == ".csv":
+            encoding, lines = _csv_lines(path)
+            table = list(lines)
+        else:
+            encoding = None
+            table = _xlsx_table(path, sheet)
+    rows, errors = _code_list_table(table, code_field, name_field)
+    return CodeList(rows, errors, len(rows) + len({e.index for e in errors}), "table", encoding)
+
+
+def _xlsx_table(path: Path, sheet: str | None) -> list[tuple[int, Sequence[Any]]]:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise _unreadable(exc) from exc
+    try:
+        if sheet is not None and sheet not in workbook.sheetnames:
+            raise _file_error(
+                "sheet",
+                f"没有工作表“{sheet}”（现有：{'、'.join(workbook.sheetnames)}）",
+                "sheet_not_found",
+            )
+        ws = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+        return [(n, r) for n, r in enumerate(ws.iter_rows(values_only=True), start=1)]
+    finally:
+        workbook.close()
+
+
+def _header_position(
+    cells: Sequence[Any], explicit: str | None, names: Sequence[str]
+) -> int | None:
+    headers = [normalise_header(c).lower() for c in cells]
+    wanted = [explicit.strip().lower()] if explicit else [n.lower() for n in names]
+    for name in wanted:
+        if name in headers:
+            return headers.index(name)
+    return None
+
+
+def _code_list_table(
+    table: list[tuple[int, Sequence[Any]]], code_field: str | None, name_field: str | None
+) -> tuple[list[CodeListRow], list[FieldError]]:
+    code_pos = name_pos = urban_pos = None
+    start = 0
+    for i, (_line, cells) in enumerate(table[:HEADER_SEARCH_ROWS]):
+        found = _header_position(cells, code_field, CODE_LIST_CODE_HEADERS)
+        if found is not None:
+            code_pos = found
+            name_pos = _header_position(cells, name_field, CODE_LIST_NAME_HEADERS)
+            urban_pos = _header_position(cells, None, CODE_LIST_URBAN_RURAL_HEADERS)
+            start = i + 1
+            if name_pos is None:
+                raise _file_error(
+                    "columns",
+                    f"第 {table[i][0]} 行为表头，但找不到名称列（如“名称”）；请用 name_field 指定",
+                    "missing_columns",
+                )
+            break
+    if code_pos is None:
+        if code_field or name_field:
+            raise _file_error(
+                "columns", f"前 {HEADER_SEARCH_ROWS} 行中找不到指定的列", "header_not_found"
+            )
+        # No header, as copied from the bureau's pages: code, [城乡分类代码,] name.
+        for _line, cells in table:
+            values = [_digits_text(c) for c in cells]
+            if values and values[0] and values[0].isdigit():
+                code_pos = 0
+                texts = [j for j, v in enumerate(values) if v and not v.isdigit()]
+                name_pos = texts[0] if texts else None
+                digits = [j for j, v in enumerate(values[1:], start=1) if v and v.isdigit()]
+                urban_pos = digits[0] if digits and len(values[digits[0]] or "") == 3 else None
+                break
+        if code_pos is None or name_pos is None:
+            raise _file_error(
+                "columns",
+                "找不到区划代码和名称：表头应含“统计用区划代码”（或“区划代码”“代码”）和“名称”，"
+                "或不带表头、每行为“代码，名称”",
+                "header_not_found",
+            )
+    rows: list[CodeListRow] = []
+    errors: list[FieldError] = []
+    for line, cells in table[start:]:
+
+        def cell(pos: int | None, cells: Sequence[Any] = cells) -> Any:
+            return cells[pos] if pos is not None and pos < len(cells) else None
+
+        code, name = normalise_code(cell(code_pos)), _text(cell(name_pos))
+        if code is None and name is None:
+            continue  # blank and trailing rows
+        row = _code_list_row(line, code or "", name or "", _digits_text(cell(urban_pos)), errors)
+        if row is not None:
+            rows.append(row)
+    return rows, errors
+
+
+def _code_list_row(
+    idx: int,
+    published: str,
+    name: str,
+    urban_rural: str | None,
+    errors: list[FieldError],
+    *,
+    loc_prefix: str = ROWS,
+) -> CodeListRow | None:
+    code = unit_code(published)
+    ref = published or name or None
+    if code is None:
+        errors.append(
+            FieldError(
+                [loc_prefix, idx, "code"],
+                f"区划代码应为 6、9 或 12 位数字，收到“{published}”",
+                "invalid_code",
+                index=idx,
+                id=ref,
+            )
+        )
+        return None
+    if not name.strip():
+        errors.append(
+            FieldError([loc_prefix, idx, "name"], "名称不能为空", "missing_name", index=idx, id=ref)
+        )
+        return None
+    if urban_rural is not None and not (urban_rural.isdigit() and len(urban_rural) == 3):
+        urban_rural = None
+    return CodeListRow(idx, code, name, UNIT_LEVELS[len(code)], urban_rural)

@@ -58,6 +58,10 @@ def import_boundaries(
     ),
     coord_sys: CoordSys = COORD_SYS,
     layer: str | None = Form(None, max_length=200, description="多图层文件中的图层名"),
+    clear_geometry: bool = Form(
+        False,
+        description="几何为空的要素清除已有边界（默认保留已有边界，只更新名称）",
+    ),
     dry_run: bool = DRY_RUN,
 ) -> ImportReport | ImportQueued:
     outcome = imports_service.start_import(
@@ -73,6 +77,58 @@ def import_boundaries(
             "crs": crs,
             "coord_sys": coord_sys,
             "layer": layer,
+            "clear_geometry": clear_geometry,
+        },
+        dry_run=dry_run,
+    )
+    return _respond(outcome, request, response)
+
+
+@router.post(
+    "/units",
+    response_model=ImportReport | ImportQueued,
+    status_code=201,
+    responses=RESPONSES,
+    summary="导入乡镇和村的统计用区划代码（CSV、XLSX 或 GIS 文件；边界可有可无）",
+)
+def import_units(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    scope: Allowed(Perm.import_boundaries),
+    file: UploadFile = File(
+        description="代码表：CSV/XLSX（统计用区划代码、名称，城乡分类代码可选；可无表头），"
+        "或 GeoJSON、GeoPackage、zip 打包的 Shapefile（几何可为空）"
+    ),
+    edition: str | None = Form(
+        None, pattern=r"^(19|20)[0-9]{2}$", description="代码表版本（年份，如 2023）"
+    ),
+    retire_missing: bool = Form(
+        False, description="撤销本县现有而新版代码表中没有的乡镇和村（须注明 edition）"
+    ),
+    code_field: str | None = Form(None, max_length=64, description="代码列（默认自动识别）"),
+    name_field: str | None = Form(None, max_length=64, description="名称列（默认自动识别）"),
+    crs: str | None = Form(None, max_length=4000, description="GIS 文件：覆盖声明的坐标系"),
+    coord_sys: CoordSys = COORD_SYS,
+    layer: str | None = Form(None, max_length=200, description="多图层文件中的图层名"),
+    sheet: str | None = Form(None, max_length=100, description="XLSX 工作表名（默认第一个）"),
+    dry_run: bool = DRY_RUN,
+) -> ImportReport | ImportQueued:
+    outcome = imports_service.start_import(
+        session,
+        scope,
+        kind="units",
+        upload=file.file,
+        filename=file.filename,
+        options={
+            "edition": edition,
+            "retire_missing": retire_missing,
+            "code_field": code_field,
+            "name_field": name_field,
+            "crs": crs,
+            "coord_sys": coord_sys,
+            "layer": layer,
+            "sheet": sheet,
         },
         dry_run=dry_run,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gridgov.audit import service as audit
@@ -41,7 +42,7 @@ from gridgov.errors import (
 from gridgov.geo import CoordSys
 from gridgov.geo.crs import resolve_crs
 from gridgov.hierarchy import service as hierarchy_service
-from gridgov.hierarchy.models import AdminUnit, Grid
+from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid
 from gridgov.hierarchy.rules import AreaRow
 from gridgov.households import service as households_service
 from gridgov.imports import readers
@@ -49,9 +50,14 @@ from gridgov.imports.models import ImportJob
 
 log = logging.getLogger("gridgov.imports")
 
-KINDS = ("boundaries", "households")
+KINDS = ("boundaries", "households", "units")
 LEVELS = ("township", "village", "grid")
-PERM_FOR_KIND = {"boundaries": Perm.import_boundaries, "households": Perm.import_households}
+PERM_FOR_KIND = {
+    "boundaries": Perm.import_boundaries,
+    "households": Perm.import_households,
+    "units": Perm.import_boundaries,
+}
+EDITION_PATTERN = re.compile(r"^(19|20)[0-9]{2}$")
 
 # progress(stage, done, total); stages: reading, validating, writing, done.
 ProgressFn = Callable[[str, int, int], None]
@@ -84,6 +90,28 @@ def normalise_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             "coord_sys", "coord_sys 应为 wgs84、gcj02 或 bd09", "invalid_coord_sys"
         ) from exc
     out: dict[str, Any] = {"coord_sys": coord_sys.value}
+    if kind == "units":
+        edition = (str(options.get("edition") or "")).strip() or None
+        if edition is not None and not EDITION_PATTERN.match(edition):
+            raise _invalid("edition", "edition 应为代码表的年份，如 2023", "invalid_edition")
+        out["edition"] = edition
+        out["retire_missing"] = bool(options.get("retire_missing"))
+        if out["retire_missing"] and edition is None:
+            raise _invalid(
+                "retire_missing",
+                "撤销代码表中没有的单位时须注明代码表版本（edition）",
+                "edition_required",
+            )
+        crs = (options.get("crs") or "").strip() or None
+        if crs is not None:
+            try:
+                resolve_crs(crs)
+            except ValueError as exc:
+                raise _invalid("crs", str(exc), "invalid_crs") from exc
+        out["crs"] = crs
+        for key in ("code_field", "name_field", "layer", "sheet"):
+            out[key] = (options.get(key) or "").strip() or None
+        return out
     if kind == "boundaries":
         level = options.get("level") or "village"
         if level not in LEVELS:
@@ -98,6 +126,7 @@ def normalise_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         out["crs"] = crs
         for key in ("code_field", "name_field", "layer"):
             out[key] = (options.get(key) or "").strip() or None
+        out["clear_geometry"] = bool(options.get("clear_geometry"))
         return out
     mapping = options.get("mapping")
     if isinstance(mapping, str):
@@ -129,11 +158,21 @@ def normalise_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error_dict(e: FieldError) -> dict[str, Any]:
-    return {"index": e.index, "id": e.id, "loc": e.loc, "msg": e.msg, "code": e.code}
+    out = {"index": e.index, "id": e.id, "loc": e.loc, "msg": e.msg, "code": e.code}
+    if e.detail_en is not None:
+        out["detail_en"] = e.detail_en
+    return out
 
 
 def _field_error(d: dict[str, Any]) -> FieldError:
-    return FieldError(d["loc"], d["msg"], d["code"], index=d.get("index"), id=d.get("id"))
+    return FieldError(
+        d["loc"],
+        d["msg"],
+        d["code"],
+        index=d.get("index"),
+        id=d.get("id"),
+        detail_en=d.get("detail_en"),
+    )
 
 
 def _report(
@@ -184,6 +223,8 @@ def run_import(
     notify: ProgressFn = progress or (lambda stage, done, total: None)
     if kind == "boundaries":
         return _import_boundaries(session, scope, path, filename, options, dry_run, notify)
+    if kind == "units":
+        return _import_units(session, scope, path, filename, options, dry_run, notify)
     return _import_households(session, scope, path, filename, options, dry_run, notify)
 
 
@@ -249,7 +290,7 @@ def _import_boundaries(
     # and stop the write just as a broken rule does.
     check_only = dry_run or bool(data.errors)
     if level == "grid":
-        ids, errors = hierarchy_service.write_grids(
+        written = hierarchy_service.write_grids(
             session,
             scope,
             data.rows,
@@ -258,7 +299,7 @@ def _import_boundaries(
             dry_run=check_only,
         )
     else:
-        ids, errors = hierarchy_service.write_units(
+        written = hierarchy_service.write_units(
             session,
             scope,
             data.rows,
@@ -266,25 +307,323 @@ def _import_boundaries(
             county_code=scope.county_code,
             loc_prefix=[readers.FEATURES],
             dry_run=check_only,
+            clear_geometry=bool(options.get("clear_geometry")),
         )
-    errors = _indexed(errors, data.rows, readers.FEATURES)
+    errors = _indexed(written.errors, data.rows, readers.FEATURES)
     notify("writing", data.total, data.total)
-    updated = sum(1 for r in data.rows if r.target_id is not None)
     return _report(
         kind="boundaries",
         filename=filename,
         dry_run=dry_run,
         total=data.total,
         errors=data.errors + errors,
-        written=len(ids),
+        written=len(written.ids),
         level=level,
-        created=len(data.rows) - updated,
-        updated=updated,
+        **_area_counts(data.rows, [written]),
+        changes=written.changes,
+        warnings=_warning_dicts(
+            data.warnings + _indexed(written.warnings, data.rows, readers.FEATURES)
+        ),
         code_field=data.code_field,
         name_field=data.name_field,
         crs=data.crs,
         encoding=data.encoding,
     )
+
+
+def _area_counts(rows: list[AreaRow], writes: list[Any]) -> dict[str, int]:
+    """created: new codes; updated: stored units that change; unchanged: stored, left as is."""
+    targets = sum(1 for r in rows if r.target_id is not None)
+    changed = sum(len(w.changes) for w in writes)
+    return {
+        "created": len(rows) - targets,
+        "updated": changed,
+        "unchanged": targets - changed,
+    }
+
+
+def _warning_dicts(warnings: list[FieldError]) -> list[dict[str, Any]]:
+    return [_error_dict(w) for w in warnings]
+
+
+def _import_units(
+    session: Session,
+    scope: Scope,
+    path: Path,
+    filename: str,
+    options: dict[str, Any],
+    dry_run: bool,
+    notify: ProgressFn,
+) -> dict[str, Any]:
+    """A county's townships and villages from the official code list (polygons optional).
+
+    Townships are written before villages (so that new villages find their new township),
+    inside a savepoint that a dry run or any error rolls back: all or nothing, and a dry run
+    sees exactly what the real run would. With an ``edition``, the list is compared with the
+    units on record (appeared, disappeared, renamed) and kept in ``division_codes``.
+    """
+    notify("reading", 0, 0)
+    data = readers.read_code_list(
+        path,
+        filename=filename,
+        code_field=options.get("code_field"),
+        name_field=options.get("name_field"),
+        crs=options.get("crs"),
+        coord_sys=options.get("coord_sys") or CoordSys.wgs84,
+        layer=options.get("layer"),
+        sheet=options.get("sheet"),
+        max_unpacked_bytes=4 * get_settings().limits.upload_max_bytes,
+    )
+    if data.total == 0:
+        raise RuleViolation([FieldError(["file", "rows"], "文件中没有区划代码", "empty_file")])
+    county_code = scope.county_code
+    prefix = readers.FEATURES if data.source == "gis" else readers.ROWS
+    errors = list(data.errors)
+    for row in data.rows:
+        if not row.code.startswith(county_code):
+            errors.append(
+                FieldError(
+                    [prefix, row.idx, "code"],
+                    f"代码 {row.code} 不属于县 {county_code}",
+                    "code_outside_county",
+                    index=row.idx,
+                    id=row.code,
+                )
+            )
+    rows = [r for r in data.rows if r.code.startswith(county_code) and r.level != "county"]
+    edition = options.get("edition")
+    notify("validating", 0, data.total)
+    before = _units_on_record(session, scope, county_code)
+    savepoint = session.begin_nested()
+    writes = []
+    failed_townships: set[str] = set()
+    for level in ("township", "village"):
+        area_rows = [
+            AreaRow(r.idx, r.code, r.name, r.geom, ref=r.code) for r in rows if r.level == level
+        ]
+        for area in area_rows:
+            area.target_id = before.get(area.code, (None, None, None))[0]
+        if not area_rows:
+            continue
+        written = hierarchy_service.write_units(
+            session,
+            scope,
+            area_rows,
+            level=level,
+            county_code=county_code,
+            loc_prefix=[prefix],
+            # Written for real even on a dry run or after other errors (the savepoint is rolled
+            # back then): villages must find the townships this same list creates.
+            code_edition=edition,
+        )
+        level_errors = _indexed(written.errors, area_rows, prefix)
+        if level == "village":
+            # A village under a township that failed is explained by the township's error.
+            level_errors = [
+                e
+                for e in level_errors
+                if not (e.code == "parent_not_found" and str(e.id)[:9] in failed_townships)
+            ]
+        else:
+            failed_townships = {str(e.id) for e in level_errors}
+        errors += level_errors
+        written.warnings = _indexed(written.warnings, area_rows, prefix)
+        writes.append((level, area_rows, written))
+        scope = scope.grown(written.ids, villages=level == "village")
+    diff = _edition_diff(before, rows, edition) if edition else None
+    retired: list[dict[str, Any]] = []
+    if diff is not None and options.get("retire_missing") and not errors:
+        retired, retire_errors = _retire_missing(session, scope, before, diff["disappeared"])
+        errors += retire_errors
+    if edition and not errors:
+        _store_edition(session, county_code, edition, data.rows)
+    if dry_run or errors:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    notify("writing", data.total, data.total)
+    counts: dict[str, dict[str, int]] = {}
+    for level, area_rows, written in writes:
+        counts[level] = _area_counts(area_rows, [written])
+    return _report(
+        kind="units",
+        filename=filename,
+        dry_run=dry_run,
+        total=data.total,
+        errors=errors,
+        written=sum(len(w.ids) for _, _, w in writes) + len(retired),
+        source=data.source,
+        edition=edition,
+        created=sum(c["created"] for c in counts.values()),
+        updated=sum(c["updated"] for c in counts.values()),
+        unchanged=sum(c["unchanged"] for c in counts.values()),
+        by_level=counts,
+        without_boundary=sum(1 for r in rows if r.geom is None),
+        changes=[c for _, _, w in writes for c in w.changes],
+        edition_diff=diff,
+        retired=retired,
+        warnings=_warning_dicts(data.warnings + [x for _, _, w in writes for x in w.warnings]),
+        encoding=data.encoding,
+        crs=data.crs,
+    )
+
+
+def _units_on_record(
+    session: Session, scope: Scope, county_code: str
+) -> dict[str, tuple[int, str, str]]:
+    """Current townships and villages of the county in the caller's scope: code → (id, name,
+    level)."""
+    query = select(AdminUnit.code, AdminUnit.id, AdminUnit.name, AdminUnit.level).where(
+        scope.where(AdminUnit),
+        AdminUnit.county_code == county_code,
+        AdminUnit.level.in_(("township", "village")),
+        AdminUnit.valid_to.is_(None),
+    )
+    return {code: (id_, name, level) for code, id_, name, level in session.execute(query)}
+
+
+def _edition_diff(
+    before: dict[str, tuple[int, str, str]], rows: list[readers.CodeListRow], edition: str
+) -> dict[str, Any]:
+    """The list against the units on record before this import: what appeared, what was
+    renamed, and which units of the levels the list covers it no longer holds (撤并 or
+    abolished since): reported, and retired only on request — never deleted."""
+    listed = {r.code: r for r in rows}
+    levels = {r.level for r in rows}
+    appeared = [
+        {"code": r.code, "name": r.name, "level": r.level} for r in rows if r.code not in before
+    ]
+    renamed = [
+        {"code": code, "from": before[code][1], "to": r.name, "level": r.level}
+        for code, r in listed.items()
+        if code in before and before[code][1] != r.name
+    ]
+    disappeared = [
+        {"code": code, "name": name, "level": level}
+        for code, (_, name, level) in sorted(before.items())
+        if code not in listed and level in levels
+    ]
+    return {
+        "edition": edition,
+        "appeared": appeared,
+        "renamed": renamed,
+        "disappeared": disappeared,
+        "hint": (
+            f"{len(disappeared)} 个单位不在 {edition} 年版代码表中：如已撤并，请用 "
+            "DELETE /api/v1/units/{code}?successor=承继单位代码 撤销并记录承继单位，"
+            "或以 retire_missing=true 重新导入（只撤销其下已无网格和住户的单位）"
+            if disappeared
+            else None
+        ),
+    }
+
+
+def _retire_missing(
+    session: Session,
+    scope: Scope,
+    before: dict[str, tuple[int, str, str]],
+    disappeared: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[FieldError]]:
+    """Retire the units the new list no longer holds, villages before townships; one that still
+    holds grids, households or current children is an error naming them (nothing retired)."""
+    ordered = sorted(disappeared, key=lambda d: -len(d["code"]))
+    gone = {d["code"] for d in ordered}
+    blockers = hierarchy_service.retire_blockers(session, [before[d["code"]][0] for d in ordered])
+    errors = []
+    for d in ordered:
+        found = dict(blockers.get(before[d["code"]][0], {}))
+        if "units" in found:  # children retired by this same import do not count
+            still = sum(
+                1
+                for code, (_, _, _) in before.items()
+                if len(code) > len(d["code"]) and code.startswith(d["code"]) and code not in gone
+            )
+            if still:
+                found["units"] = still
+            else:
+                found.pop("units")
+        if found:
+            errors.append(
+                FieldError(
+                    ["options", "retire_missing"],
+                    f"{d['name']}（{d['code']}）不在新版代码表中，但其下仍有"
+                    f"{hierarchy_service.describe_blockers(found)}，不能撤销；"
+                    "请先调整到承继单位",
+                    "cannot_retire",
+                    id=d["code"],
+                )
+            )
+    if errors:
+        return [], errors
+    retired = []
+    for d in ordered:
+        hierarchy_service.retire_unit(session, scope, d["code"])
+        retired.append(d)
+    return retired, []
+
+
+def _store_edition(
+    session: Session, county_code: str, edition: str, rows: list[readers.CodeListRow]
+) -> None:
+    """Keep the list as published (this edition, this county), replacing an earlier import of
+    the same edition."""
+    session.execute(
+        delete(DivisionCode).where(
+            DivisionCode.edition == edition, DivisionCode.county_code == county_code
+        )
+    )
+    values = {
+        r.code: {
+            "edition": edition,
+            "code": r.code,
+            "name": r.name,
+            "level": r.level,
+            "county_code": county_code,
+            "urban_rural_code": r.urban_rural_code,
+        }
+        for r in rows
+        if r.code.startswith(county_code)
+    }
+    if values:
+        session.execute(insert(DivisionCode), list(values.values()))
+
+
+def read_county_boundary(
+    path: Path,
+    *,
+    county_code: str,
+    coord_sys: str = "wgs84",
+    crs: str | None = None,
+    code_field: str | None = None,
+    name_field: str | None = None,
+) -> Any:
+    """The county's polygon from a boundary file (one feature, or the one with its code), as
+    WGS84; a RuleViolation names every problem (the file's features are checked as imports)."""
+    data = readers.read_boundaries(
+        path,
+        filename=path.name,
+        level="county",
+        code_field=code_field,
+        name_field=name_field,
+        crs=crs,
+        coord_sys=coord_sys,
+    )
+    rows = data.rows if len(data.rows) == 1 else [r for r in data.rows if r.code == county_code]
+    errors = [e for e in data.errors if len(data.rows) == 1 or e.id == county_code]
+    if errors:
+        raise RuleViolation(errors, detail="县界文件中的几何不符合规则")
+    if len(rows) != 1 or rows[0].geom is None:
+        raise RuleViolation(
+            [
+                FieldError(
+                    ["file", "features"],
+                    f"县界文件应只有一个要素，或有一个代码为 {county_code} 的面要素"
+                    f"（共 {data.total} 个要素）",
+                    "county_feature_not_found",
+                )
+            ]
+        )
+    return rows[0].geom
 
 
 def _import_households(

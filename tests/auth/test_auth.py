@@ -296,14 +296,14 @@ def test_cli_user_create_refuses_bad_input(engine, world: World):
 def other_county(session: Session) -> str:
     """A second county (in this test's transaction only), outside every world user's scope."""
     box = shapely.MultiPolygon([shapely.box(111.2, 26.0, 111.4, 26.2)])
-    _, errors = hierarchy_service.write_units(
+    written = hierarchy_service.write_units(
         session,
         None,
         [AreaRow(0, OTHER_COUNTY, "邻县", box)],
         level="county",
         county_code=OTHER_COUNTY,
     )
-    assert not errors, errors
+    assert not written.errors, written.errors
     return OTHER_COUNTY
 
 

@@ -12,6 +12,16 @@ def test_small_demo_county_loads_through_the_rules(session):
     county = generate_county(households=3000, seed=3, townships=3, villages=12, grids=80)
     summary = load_demo(session, county=county, with_users=False)
     assert (summary.townships, summary.villages) == (3, 12)
+    # Two more villages registered before their boundary (the QA layer lists them).
+    assert summary.villages_without_boundary == 2
+    unbounded = session.scalar(
+        text(
+            "SELECT count(*) FROM admin_units WHERE county_code = :c AND level = 'village'"
+            " AND geom IS NULL"
+        ),
+        {"c": county.county.code},
+    )
+    assert unbounded == 2
     assert summary.grids == len(county.grids)
     assert summary.households == 3000
     assert summary.members == len(county.members.name)

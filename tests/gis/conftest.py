@@ -32,17 +32,26 @@ def crafted_qa(engine, world) -> Iterator[None]:
     """tests/gis/test_qa.py's crafted findings, committed (OGC item pages and the GDAL server
     read committed data through their own connections), and undone at the end of the module:
     东村-003 over both grids of 东村, 西村-002 out of 西村 (and over 西村-001), household A1-1
-    filed under 东村-002, 党员甲 living ~11 km from household A2-2 they contact."""
+    filed under 东村-002, 党员甲 living ~11 km from household A2-2 they contact, and a village of
+    乙乡 registered without a boundary."""
     from sqlalchemy import text
 
-    from tests.fixtures.world import COUNTY, GRID_A2, VILLAGE_A, VILLAGE_B
+    from tests.fixtures.world import COUNTY, GRID_A2, TOWN_B, VILLAGE_A, VILLAGE_B
 
     boxes = {
         VILLAGE_A + "003": (VILLAGE_A, (111.04, 26.0, 111.06, 26.01)),
         VILLAGE_B + "002": (VILLAGE_B, (111.09, 26.15, 111.11, 26.16)),
     }
     member, household = world.members["党员甲"], world.households["A1-1"]
+    unbounded = TOWN_B + "299"  # registered from the code list, no boundary drawn yet
     with Session(engine) as s, s.begin():
+        s.execute(
+            text(
+                "INSERT INTO admin_units (code, name, level, parent_id, county_code)"
+                " VALUES (:code, '无界村', 'village', :parent, :county)"
+            ),
+            dict(code=unbounded, parent=world.units[TOWN_B], county=COUNTY),
+        )
         for code, (village, (x0, y0, x1, y1)) in boxes.items():
             s.execute(
                 text(
@@ -94,3 +103,4 @@ def crafted_qa(engine, world) -> Iterator[None]:
                 dict(g=old_grid, h=household),
             )
             s.execute(text("DELETE FROM grids WHERE code = ANY(:codes)"), dict(codes=list(boxes)))
+            s.execute(text("DELETE FROM admin_units WHERE code = :code"), dict(code=unbounded))

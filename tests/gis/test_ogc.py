@@ -45,6 +45,7 @@ def test_collections_list_every_layer_with_scoped_extent(client, as_user):
         "qa_households_outside_grids",
         "qa_households_far_from_grid",
         "qa_members_far_from_households",
+        "qa_units_without_boundary",
     }
     assert set(by_id) == layers | qa_layers
     assert all("extent" not in by_id[c] for c in qa_layers)  # would cost running every check

@@ -128,11 +128,37 @@ def test_unparsable_coordinates_name_the_geometry(client, county, coordinates):
     assert all(e["loc"][:2] == ["body", "geometry"] for e in body["errors"])
 
 
-def test_ring_too_short_for_a_polygon_is_unparsable(client, county):
+def test_ring_too_short_and_unclosed_is_named_for_both(client, county):
     geometry = {"type": "Polygon", "coordinates": [[[111.16, 26.01], [111.19, 26.01]]]}
     r = client.post("/api/v1/grids", json=grid_body(geometry=geometry), headers=county)
-    body = assert_problem(r, 422, "geometry_unparsable", field="geometry")
-    assert body["errors"][0]["loc"] == ["body", "geometry"]
+    body = assert_problem(r, 422, "rule_violation", field="geometry")
+    assert {e["code"] for e in body["errors"]} == {"ring_not_closed", "ring_too_short"}
+    assert all(e["loc"] == ["body", "geometry"] for e in body["errors"])
+
+
+def test_unclosed_ring_is_ring_not_closed_without_library_text(client, county):
+    coordinates = [[[111.16, 26.01], [111.19, 26.01], [111.19, 26.05], [111.16, 26.05]]]
+    r = client.post(
+        "/api/v1/grids",
+        json=grid_body(geometry={"type": "Polygon", "coordinates": coordinates}),
+        headers=county,
+    )
+    body = assert_problem(r, 422, "ring_not_closed", field="geometry")
+    assert "Exception" not in body["detail"] and "\n" not in body["detail"]
+    assert all("Exception" not in e["msg"] for e in body["errors"])
+
+
+def test_outside_china_and_self_intersecting_are_both_named(client, county):
+    bowtie = [[[150.0, 26.0], [150.1, 26.1], [150.1, 26.0], [150.0, 26.1], [150.0, 26.0]]]
+    r = client.post(
+        "/api/v1/grids",
+        json=grid_body(geometry={"type": "Polygon", "coordinates": bowtie}),
+        headers=county,
+    )
+    body = assert_problem(r, 422, "rule_violation", field="geometry")
+    assert {e["code"] for e in body["errors"]} == {"outside_china", "invalid_geometry"}
+    invalid = next(e for e in body["errors"] if e["code"] == "invalid_geometry")
+    assert "Self-intersection" in invalid["detail_en"]
 
 
 # -- within the village, no overlap with siblings ----------------------------------------------
@@ -483,9 +509,9 @@ def test_import_areas_with_nul_or_overlong_names_are_reported_not_crashed(sessio
         AreaRow(0, NEW_GRID, "南村\x00网格", box(111.15, 26.0, 111.17, 26.1)),
         AreaRow(1, VILLAGE_C + "003", "格" * 101, box(111.17, 26.0, 111.2, 26.1)),
     ]
-    ids, errors = write_grids(session, None, rows, county_code="439902")
-    assert ids == []
-    assert {(e.index, e.loc[-1], e.code) for e in errors} == {
+    written = write_grids(session, None, rows, county_code="439902")
+    assert written.ids == []
+    assert {(e.index, e.loc[-1], e.code) for e in written.errors} == {
         (0, "name", "nul_character"),
         (1, "name", "name_too_long"),
     }
