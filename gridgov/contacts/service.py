@@ -117,6 +117,7 @@ def list_contacts(
     pii: bool = False,
 ) -> PageResult:
     """Assignments in the caller's scope (through their households), keyset on id."""
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = f"SELECT {queries.CONTACT_COLUMNS} {queries.CONTACT_FROM} WHERE {where} AND c.id > :after"
     if on is not None:
@@ -286,6 +287,7 @@ def list_uncovered(
     pii: bool = False,
 ) -> PageResult:
     """Households on record without an active primary contact."""
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = (
         "SELECT h.id, h.head_name, v.code AS village_code, g.code AS grid_code, h.hamlet, "

@@ -360,6 +360,7 @@ def list_party_orgs(
     pii: bool = False,
 ) -> PageResult:
     privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("unit", "u")
     sql = ORG_SELECT + " WHERE " + where + " AND o.id > :after"
     if unit_code:
@@ -484,6 +485,7 @@ def list_grids(
     pii: bool = False,
 ) -> PageResult:
     privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("grid", "g")
     sql = f"SELECT {GRID_COLUMNS}" + (
         ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ""

@@ -430,6 +430,7 @@ def list_households(
     from gridgov.hierarchy.service import bbox_filter
 
     shown = privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
         ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ""

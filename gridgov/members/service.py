@@ -51,6 +51,7 @@ def list_members(
     from gridgov.hierarchy.service import bbox_filter
 
     shown = privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("member", "m")
     sql = f"SELECT {MEMBER_COLUMNS}" + (
         ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ""
