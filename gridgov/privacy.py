@@ -20,6 +20,7 @@ Data is stored in clear (the audit log too); masking happens on the way out, her
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,25 @@ def _masked_copy(data: Any, fields: dict[str, str]) -> Any:
     if isinstance(data, list):
         return [_masked_copy(v, fields) for v in data]
     return data
+
+
+# -- public outputs -------------------------------------------------------------------------------
+
+_M_PER_DEGREE = 111_320.0
+
+
+def coarse_position(lon: float, lat: float, metres: float) -> tuple[float, float] | None:
+    """The centre of the ``metres`` square (on the ground) holding (lon, lat); None: withheld.
+
+    Deterministic, not jittered: asking again, or for other issues nearby, tells nothing more.
+    """
+    if metres <= 0:
+        return None
+    step_lat = metres / _M_PER_DEGREE
+    centre_lat = (math.floor(lat / step_lat) + 0.5) * step_lat
+    step_lon = metres / (_M_PER_DEGREE * math.cos(math.radians(centre_lat)))
+    centre_lon = (math.floor(lon / step_lon) + 0.5) * step_lon
+    return round(centre_lon, 6), round(centre_lat, 6)
 
 
 def record_read(
