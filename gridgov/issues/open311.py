@@ -2,10 +2,10 @@
 
 Public: only categories marked public, and never who reported an issue or which household it
 concerns (no reporter, no household, no address of a household-linked issue and only a coarse
-position for it — ``privacy.coarse_position``, ``GRIDGOV_OPEN311__COORD_PRECISION_M`` —, no notes
-written by people). ``jurisdiction_id`` is the county code. Reports come in with an ``api_key``: an API key
-(gridgov.auth.api_keys) a county administrator made for one of the county's accounts; the report
-is filed as that account.
+position for it — ``privacy.coarse_position``, ``GRIDGOV_OPEN311__COORD_PRECISION_M`` —, no
+notes written by people). ``jurisdiction_id`` is the county code. Reports come in with an
+``api_key``: an API key (gridgov.auth.api_keys) a county administrator made for one of the
+county's accounts; the report is filed as that account.
 """
 
 from __future__ import annotations
