@@ -187,6 +187,14 @@ class SyncSettings(BaseModel):
     tombstone_retention_days: int = Field(90, ge=1, le=3650)
 
 
+class Open311Settings(BaseModel):
+    """The public GeoReport v2 view (README 事件, Open311)."""
+
+    # A household-linked issue's position is published as the centre of the square of this
+    # many metres that holds it (the same for every issue in that square); 0 withholds it.
+    coord_precision_m: float = Field(100.0, ge=0, le=100_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGOV_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -202,6 +210,7 @@ class Settings(BaseSettings):
     issues: IssueSettings = IssueSettings()
     sync: SyncSettings = SyncSettings()
     maps: MapSettings = MapSettings()
+    open311: Open311Settings = Open311Settings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

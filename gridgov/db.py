@@ -41,6 +41,8 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
         pool_pre_ping=True,
+        # Error messages and logs never carry SQL parameters (phones, ID numbers, names).
+        hide_parameters=True,
         connect_args={"options": f"-c statement_timeout={db.statement_timeout_ms} -c TimeZone=UTC"},
     )
 

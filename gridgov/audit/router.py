@@ -23,7 +23,17 @@ def list_audit(
     since: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
     cursor: str | None = Query(None, max_length=200),
+    pii: bool = Query(
+        False, description="前后快照中的姓名、电话、身份证号显示明文（需个人信息权限，并记入审计）"
+    ),
 ) -> AuditPage:
     return audit_service.list_(
-        session, scope, entity=entity, entity_id=entity_id, since=since, limit=limit, cursor=cursor
+        session,
+        scope,
+        entity=entity,
+        entity_id=entity_id,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+        pii=pii,
     )

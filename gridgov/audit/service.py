@@ -82,9 +82,18 @@ def list_(
     since: datetime | None,
     limit: int,
     cursor: str | None,
+    pii: bool = False,
 ) -> AuditPage:
-    """Newest first, keyset on id; a county's log is visible to that county's auditors only."""
+    """Newest first, keyset on id; a county's log is visible to that county's auditors only.
+
+    The log stores before/after in clear; what a reader sees of the personal data in them
+    follows the one rule (``gridgov.privacy``): masked unless ``pii=true`` for a role allowed
+    it, and such a read is itself recorded.
+    """
+    from gridgov import privacy
     from gridgov.pagination import decode_cursor, encode_cursor
+
+    shown = privacy.clear(scope, pii)
 
     query = select(AuditEntry).where(AuditEntry.county_code == scope.county_code)
     if entity:
@@ -99,7 +108,11 @@ def list_(
     rows = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return AuditPage(
-        items=[AuditRead.model_validate(r) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more else None,
-    )
+    items = [AuditRead.model_validate(r) for r in rows]
+    if shown:
+        privacy.record_read(session, scope, "audit_log", f"list:{len(items)}")
+    else:
+        for item in items:
+            item.before = privacy.audit_view(item.entity, item.before)
+            item.after = privacy.audit_view(item.entity, item.after)
+    return AuditPage(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)

@@ -116,6 +116,23 @@ class Scope:
             }
         raise ValueError(f"no scope rule for {kind}")
 
+    def check_unit_filter(
+        self, session: Session, code: str | None, *, grid_codes: bool = False
+    ) -> None:
+        """A ``unit_code`` filter names a current unit of this scope (with ``grid_codes``, a
+        15-digit code may name one of its grids), else NotFound — as ``/units/{code}`` would:
+        a filter outside the subtree or unknown is 404 everywhere, never an empty answer."""
+        if code is None:
+            return
+        if grid_codes and len(code) == 15:
+            query = select(Grid.id).where(Grid.code == code, Grid.valid_to.is_(None))
+            found = session.scalar(query.where(self.where(Grid)).limit(1))
+        else:
+            query = select(AdminUnit.id).where(AdminUnit.code == code, AdminUnit.valid_to.is_(None))
+            found = session.scalar(query.where(self.where(AdminUnit)).limit(1))
+        if found is None:
+            raise NotFound(f"行政单位 {code} ")
+
     def covers_village(self, village_id: int) -> bool:
         return village_id in self.village_ids
 

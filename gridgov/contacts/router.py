@@ -27,7 +27,6 @@ from gridgov.contacts.schemas import (
 )
 from gridgov.deps import Allowed, PageDep, ReadScope, SessionDep, json_bytes, next_url
 from gridgov.geo import CoordSys
-from gridgov.households import service as households_service
 from gridgov.inputs import MAX_ID, IdPath
 from gridgov.listing import render_page
 
@@ -54,7 +53,6 @@ def list_contacts(
     on: date | None = ON_QUERY,
     pii: bool = PII_QUERY,
 ) -> Response:
-    show_pii = households_service.pii_visible(scope, pii)
     result = contacts_service.list_contacts(
         session,
         scope,
@@ -67,7 +65,7 @@ def list_contacts(
         on=on,
         limit=page[0],
         cursor=page[1],
-        pii=show_pii,
+        pii=pii,
     )
     return json_bytes(render_page(result, coord_sys=CoordSys.wgs84, next_url=next_url(request)))
 
@@ -99,7 +97,6 @@ def list_uncovered(
     grid_code: str | None = Query(None, pattern=r"^[0-9]{15}$"),
     pii: bool = PII_QUERY,
 ) -> Response:
-    show_pii = households_service.pii_visible(scope, pii)
     result = contacts_service.list_uncovered(
         session,
         scope,
@@ -107,7 +104,7 @@ def list_uncovered(
         grid_code=grid_code,
         limit=page[0],
         cursor=page[1],
-        pii=show_pii,
+        pii=pii,
     )
     return json_bytes(render_page(result, coord_sys=CoordSys.wgs84, next_url=next_url(request)))
 
@@ -146,8 +143,7 @@ def household_contacts(
     on: date | None = ON_QUERY,
     pii: bool = PII_QUERY,
 ) -> HouseholdContacts:
-    show_pii = households_service.pii_visible(scope, pii)
-    return contacts_service.household_contacts(session, scope, household_id, on=on, pii=show_pii)
+    return contacts_service.household_contacts(session, scope, household_id, on=on, pii=pii)
 
 
 @router.post(
@@ -191,8 +187,7 @@ def release_member(
 def get_contact(
     contact_id: IdPath, session: SessionDep, scope: ReadScope, pii: bool = PII_QUERY
 ) -> ContactRead:
-    show_pii = households_service.pii_visible(scope, pii)
-    return contacts_service.get_contact(session, scope, contact_id, pii=show_pii)
+    return contacts_service.get_contact(session, scope, contact_id, pii=pii)
 
 
 @router.post("/{contact_id}/end", response_model=ContactRead, summary="结束联系（保留记录）")

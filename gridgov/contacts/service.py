@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits, get_settings
@@ -43,7 +44,6 @@ from gridgov.contacts.schemas import (
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.hierarchy.models import AdminUnit
 from gridgov.households.models import Household
-from gridgov.households.validation import mask_name
 from gridgov.listing import PageResult
 from gridgov.members.models import PartyMember
 from gridgov.pagination import decode_id_cursor, encode_cursor
@@ -92,15 +92,13 @@ def allowed_roles(member: PartyMember, limits: ContactLimits) -> set[str]:
 
 
 def _mask(row: dict[str, Any], pii: bool) -> dict[str, Any]:
-    if not pii:
-        row["household_head"] = mask_name(row.get("household_head"))
-        row["member_name"] = mask_name(row.get("member_name"))
-    return row
+    return privacy.mask("contact", row, shown=pii)
 
 
 def _pii(session: Session, scope: Scope, pii: bool, entity_id: Any) -> None:
-    if pii:
-        audit.record(session, scope, action="read_pii", entity="contact", entity_id=entity_id)
+    """The personal-data rule: ``pii=true`` only for roles allowed it, and audited."""
+    if privacy.clear(scope, pii):
+        privacy.record_read(session, scope, "contact", entity_id)
 
 
 def list_contacts(
@@ -119,6 +117,7 @@ def list_contacts(
     pii: bool = False,
 ) -> PageResult:
     """Assignments in the caller's scope (through their households), keyset on id."""
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = f"SELECT {queries.CONTACT_COLUMNS} {queries.CONTACT_FROM} WHERE {where} AND c.id > :after"
     if on is not None:
@@ -288,6 +287,7 @@ def list_uncovered(
     pii: bool = False,
 ) -> PageResult:
     """Households on record without an active primary contact."""
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = (
         "SELECT h.id, h.head_name, v.code AS village_code, g.code AS grid_code, h.hamlet, "
@@ -308,14 +308,10 @@ def list_uncovered(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [dict(r._mapping) for r in rows]
-    if pii:
-        audit.record(
-            session, scope, action="read_pii", entity="household", entity_id=f"list:{len(items)}"
-        )
-    else:
-        for item in items:
-            item["head_name"] = mask_name(item["head_name"])
+    shown = privacy.clear(scope, pii)
+    items = [privacy.mask("household", dict(r._mapping), shown=shown) for r in rows]
+    if shown:
+        privacy.record_read(session, scope, "household", f"list:{len(items)}")
     return PageResult(items, encode_cursor(rows[-1].id) if more else None)
 
 

@@ -17,11 +17,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
-from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope
 from gridgov.db import get_stream_pool
-from gridgov.errors import Forbidden
 from gridgov.gis import files, queries
 from gridgov.gis.service import GEOJSON, check_parameters, get_layer, no_jit, parse_selection
 
@@ -68,10 +67,8 @@ def export(
     selection = parse_selection(layer, {k: v for k, v in params.items() if k in allowed})
     where, sql_params = queries.where_sql(layer, scope, **selection)
     options = files.parse_options(fmt, params) if is_file else None
-    if files.parse_pii(params):
-        if not scope.can(Perm.pii_read):
-            raise Forbidden("您的角色无权导出个人信息（pii=true）")
-        layer = files.with_pii(layer)
+    if privacy.clear(scope, files.parse_pii(params), detail="您的角色无权导出个人信息（pii=true）"):
+        layer = files.with_pii(layer)  # the export's own audit entry names pii=true
     audit.record(
         session,
         scope,

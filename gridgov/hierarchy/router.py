@@ -127,9 +127,10 @@ def list_party_orgs(
     page: PageDep,
     unit_code: str | None = Query(None, pattern=CODE_PATH),
     q: str | None = Query(None, max_length=50, pattern=NO_NUL),
+    pii: bool = Query(False, description="显示书记姓名、电话明文（需角色许可，并记入审计）"),
 ) -> Response:
     result = hierarchy_service.list_party_orgs(
-        session, scope, unit_code=unit_code, q=q, limit=page[0], cursor=page[1]
+        session, scope, unit_code=unit_code, q=q, limit=page[0], cursor=page[1], pii=pii
     )
     return json_bytes(render_page(result, coord_sys=CoordSys.wgs84, next_url=next_url(request)))
 
@@ -137,8 +138,13 @@ def list_party_orgs(
 @router.get(
     "/party-orgs/{org_id}", tags=["party-orgs"], response_model=PartyOrgRead, summary="党组织详情"
 )
-def get_party_org(org_id: IdPath, session: SessionDep, scope: ReadScope) -> PartyOrgRead:
-    return hierarchy_service.get_party_org(session, scope, org_id)
+def get_party_org(
+    org_id: IdPath,
+    session: SessionDep,
+    scope: ReadScope,
+    pii: bool = Query(False, description="显示书记姓名、电话明文（需角色许可，并记入审计）"),
+) -> PartyOrgRead:
+    return hierarchy_service.get_party_org(session, scope, org_id, pii=pii)
 
 
 @router.post(
@@ -189,6 +195,7 @@ def list_grids(
     q: str | None = Query(None, max_length=50, pattern=NO_NUL),
     include_retired: bool = False,
     geometry: bool = Query(True, description="是否返回边界"),
+    pii: bool = Query(False, description="显示网格长姓名明文（需角色许可，并记入审计）"),
 ) -> Response:
     result = hierarchy_service.list_grids(
         session,
@@ -202,15 +209,20 @@ def list_grids(
         cursor=page[1],
         with_geometry=geometry,
         coord_sys=coord_sys,
+        pii=pii,
     )
     return json_bytes(render_page(result, coord_sys=coord_sys, next_url=next_url(request)))
 
 
 @router.get("/grids/{grid_id}", tags=["grids"], response_model=GridRead, summary="网格详情")
 def get_grid(
-    grid_id: IdPath, session: SessionDep, scope: ReadScope, coord_sys: CoordSysDep
+    grid_id: IdPath,
+    session: SessionDep,
+    scope: ReadScope,
+    coord_sys: CoordSysDep,
+    pii: bool = Query(False, description="显示网格长姓名明文（需角色许可，并记入审计）"),
 ) -> GridRead:
-    return hierarchy_service.get_grid(session, scope, grid_id, coord_sys=coord_sys)
+    return hierarchy_service.get_grid(session, scope, grid_id, coord_sys=coord_sys, pii=pii)
 
 
 @router.post("/grids", tags=["grids"], response_model=GridRead, status_code=201, summary="新建网格")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
 from gridgov.auth import cache as scope_cache
 from gridgov.auth.scope import Scope
@@ -82,6 +83,32 @@ def _page(rows: Sequence[Any], limit: int, key: str = "id") -> PageResult:
     return PageResult(
         [dict(r._mapping) for r in rows], encode_cursor(rows[-1]._mapping[key]) if more else None
     )
+
+
+def _personal_page(
+    session: Session, scope: Scope, resource: str, page: PageResult, *, pii: bool
+) -> PageResult:
+    """A page through the personal-data rule: masked, or in clear and audited."""
+    shown = privacy.clear(scope, pii)
+    rows = [privacy.mask(resource, dict(r), shown=shown) for r in page.rows]
+    if shown:
+        privacy.record_read(session, scope, resource, f"list:{len(rows)}")
+    return PageResult(rows, page.next_cursor)
+
+
+def _personal_row(
+    session: Session,
+    scope: Scope,
+    resource: str,
+    data: dict[str, Any],
+    entity_id: int,
+    *,
+    pii: bool,
+) -> dict[str, Any]:
+    shown = privacy.clear(scope, pii)
+    if shown:
+        privacy.record_read(session, scope, resource, entity_id)
+    return privacy.mask(resource, data, shown=shown)
 
 
 def _after(cursor: str | None) -> int:
@@ -541,7 +568,10 @@ def list_party_orgs(
     q: str | None,
     limit: int,
     cursor: str | None,
+    pii: bool = False,
 ) -> PageResult:
+    privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("unit", "u")
     sql = ORG_SELECT + " WHERE " + where + " AND o.id > :after"
     if unit_code:
@@ -552,7 +582,8 @@ def list_party_orgs(
         params["q"] = f"%{q}%"
     sql += " ORDER BY o.id LIMIT :limit_plus"
     params.update(after=_after(cursor), limit_plus=limit + 1)
-    return _page(session.execute(text(sql), params).all(), limit)
+    page = _page(session.execute(text(sql), params).all(), limit)
+    return _personal_page(session, scope, "party_org", page, pii=pii)
 
 
 def _org_row(session: Session, scope: Scope, org_id: int, *, lock: bool = False) -> PartyOrg:
@@ -565,10 +596,14 @@ def _org_row(session: Session, scope: Scope, org_id: int, *, lock: bool = False)
     return org
 
 
-def get_party_org(session: Session, scope: Scope, org_id: int) -> PartyOrgRead:
+def get_party_org(
+    session: Session, scope: Scope, org_id: int, *, pii: bool = False
+) -> PartyOrgRead:
+    """The secretary's name and phone follow the personal-data rule (``gridgov.privacy``)."""
     _org_row(session, scope, org_id)
     row = session.execute(text(ORG_SELECT + " WHERE o.id = :id"), {"id": org_id}).one()
-    return PartyOrgRead(**row._mapping)
+    data = _personal_row(session, scope, "party_org", dict(row._mapping), org_id, pii=pii)
+    return PartyOrgRead(**data)
 
 
 def create_party_org(session: Session, scope: Scope, data: PartyOrgCreate) -> PartyOrgRead:
@@ -658,7 +693,10 @@ def list_grids(
     cursor: str | None,
     with_geometry: bool,
     coord_sys: CoordSys,
+    pii: bool = False,
 ) -> PageResult:
+    privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("grid", "g")
     sql = f"SELECT {GRID_COLUMNS}" + (
         ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ""
@@ -678,7 +716,8 @@ def list_grids(
     clause, bparams = bbox_filter("g.geom", bbox, coord_sys)
     sql += clause + " ORDER BY g.id LIMIT :limit_plus"
     params.update(bparams, after=_after(cursor), limit_plus=limit + 1)
-    return _page(session.execute(text(sql), params).all(), limit)
+    page = _page(session.execute(text(sql), params).all(), limit)
+    return _personal_page(session, scope, "grid", page, pii=pii)
 
 
 def _grid_row(session: Session, scope: Scope, grid_id: int, *, lock: bool = False) -> Grid:
@@ -691,7 +730,10 @@ def _grid_row(session: Session, scope: Scope, grid_id: int, *, lock: bool = Fals
     return grid
 
 
-def get_grid(session: Session, scope: Scope, grid_id: int, *, coord_sys: CoordSys) -> GridRead:
+def get_grid(
+    session: Session, scope: Scope, grid_id: int, *, coord_sys: CoordSys, pii: bool = False
+) -> GridRead:
+    """The grid chief's name follows the personal-data rule (``gridgov.privacy``)."""
     _grid_row(session, scope, grid_id)
     row = session.execute(
         text(
@@ -702,7 +744,7 @@ def get_grid(session: Session, scope: Scope, grid_id: int, *, coord_sys: CoordSy
     ).one()
     data = dict(row._mapping)
     data["geometry"] = to_geojson(data["geometry"], coord_sys)
-    return GridRead(**data)
+    return GridRead(**_personal_row(session, scope, "grid", data, grid_id, pii=pii))
 
 
 def write_grids(

@@ -53,7 +53,6 @@ def list_households(
     geometry: bool = True,
     pii: bool = PII_QUERY,
 ) -> Response:
-    show_pii = households_service.pii_visible(scope, pii)
     result = households_service.list_households(
         session,
         scope,
@@ -68,7 +67,7 @@ def list_households(
         cursor=page[1],
         with_geometry=geometry,
         coord_sys=coord_sys,
-        pii=show_pii,
+        pii=pii,
     )
     return json_bytes(
         render_page(
@@ -85,9 +84,8 @@ def get_household(
     coord_sys: CoordSysDep,
     pii: bool = PII_QUERY,
 ) -> HouseholdRead:
-    show_pii = households_service.pii_visible(scope, pii)
     return households_service.get_household(
-        session, scope, household_id, coord_sys=coord_sys, pii=show_pii
+        session, scope, household_id, coord_sys=coord_sys, pii=pii
     )
 
 

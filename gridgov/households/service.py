@@ -11,23 +11,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
-from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope
 from gridgov.db import raw_connection
-from gridgov.errors import Conflict, FieldError, Forbidden, NotFound, RuleViolation
+from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys, check_coordinates
 from gridgov.geojson import parse_geometry, to_geojson
 from gridgov.households.models import Household
 from gridgov.households.schemas import HouseholdCreate, HouseholdRead, HouseholdUpdate
-from gridgov.households.validation import (
-    id_number_problem,
-    mask_id_number,
-    mask_name,
-    mask_phone,
-    parse_tags,
-    phone_problem,
-)
+from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
 from gridgov.listing import BBox, PageResult
 from gridgov.pagination import decode_id_cursor, encode_cursor
 
@@ -451,20 +444,6 @@ HOUSEHOLD_FROM = """
 """
 
 
-def pii_visible(scope: Scope, requested: bool) -> bool:
-    """Names, phones and ID numbers in clear only for roles allowed them AND when asked for."""
-    if requested and not scope.can(Perm.pii_read):
-        raise Forbidden("您的角色无权查看个人信息", code="pii_forbidden")
-    return requested
-
-
-def mask_row(row: dict[str, Any]) -> dict[str, Any]:
-    row["head_name"] = mask_name(row.get("head_name"))
-    row["phone"] = mask_phone(row.get("phone"))
-    row["id_number"] = mask_id_number(row.get("id_number"))
-    return row
-
-
 def list_households(
     session: Session,
     scope: Scope,
@@ -484,6 +463,8 @@ def list_households(
 ) -> PageResult:
     from gridgov.hierarchy.service import bbox_filter
 
+    shown = privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
         ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ""
@@ -505,7 +486,7 @@ def list_households(
         params["flag"] = flag
     if q:
         # Names are personal information: a role that may not read them may not search by them.
-        name = "h.head_name LIKE :q OR " if scope.can(Perm.pii_read) else ""
+        name = "h.head_name LIKE :q OR " if privacy.may_read(scope) else ""
         sql += f" AND ({name}h.address LIKE :q OR h.external_id = :qe)"
         params.update(q=f"%{q}%", qe=q)
     clause, bparams = bbox_filter("h.geom", bbox, coord_sys)
@@ -515,13 +496,9 @@ def list_households(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [dict(r._mapping) for r in rows]
-    if pii:
-        audit.record(
-            session, scope, action="read_pii", entity="household", entity_id=f"list:{len(items)}"
-        )
-    else:
-        items = [mask_row(i) for i in items]
+    items = [privacy.mask("household", dict(r._mapping), shown=shown) for r in rows]
+    if shown:
+        privacy.record_read(session, scope, "household", f"list:{len(items)}")
     return PageResult(items, encode_cursor(rows[-1].id) if more else None)
 
 
@@ -544,11 +521,10 @@ def get_household(
     ).one()
     data = dict(row._mapping)
     data["location"] = to_geojson(data["location"], coord_sys)
-    if pii:
-        audit.record(session, scope, action="read_pii", entity="household", entity_id=household_id)
-    else:
-        mask_row(data)
-    return HouseholdRead(**data)
+    shown = privacy.clear(scope, pii)
+    if shown:
+        privacy.record_read(session, scope, "household", household_id)
+    return HouseholdRead(**privacy.mask("household", data, shown=shown))
 
 
 def create_household(

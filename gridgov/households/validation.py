@@ -90,21 +90,3 @@ def parse_tags(value: str | list[str] | None) -> tuple[list[str], list[str]]:
         else:
             unknown.append(raw.strip())
     return tags, unknown
-
-
-def mask_phone(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[:3] + "****" + value[-4:] if len(value) >= 11 else value[:2] + "****"
-
-
-def mask_id_number(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[:6] + "********" + value[-4:]
-
-
-def mask_name(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[0] + "*" * (len(value) - 1) if len(value) > 1 else "*"

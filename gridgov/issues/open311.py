@@ -1,10 +1,11 @@
 """Open311 GeoReport v2 view of issues (http://wiki.open311.org/GeoReport_v2).
 
 Public: only categories marked public, and never who reported an issue or which household it
-concerns (no reporter, no household, no address of a household-linked issue, no notes written by
-people). ``jurisdiction_id`` is the county code. Reports come in with an ``api_key``: an API key
-(gridgov.auth.api_keys) a county administrator made for one of the county's accounts; the report
-is filed as that account.
+concerns (no reporter, no household, no address of a household-linked issue and only a coarse
+position for it — ``privacy.coarse_position``, ``GRIDGOV_OPEN311__COORD_PRECISION_M`` —, no
+notes written by people). ``jurisdiction_id`` is the county code. Reports come in with an
+``api_key``: an API key (gridgov.auth.api_keys) a county administrator made for one of the
+county's accounts; the report is filed as that account.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from xml.etree import ElementTree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.auth import api_keys
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import scope_for
+from gridgov.config import get_settings
 from gridgov.errors import DomainError, Unauthenticated
 from gridgov.hierarchy.models import AdminUnit
 from gridgov.issues import service as issues_service
@@ -148,6 +151,10 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
 
 
 def _request_row(issue: Issue, category: IssueCategory, lon: float, lat: float) -> dict[str, Any]:
+    position: tuple[float, float] | None = (round(lon, 6), round(lat, 6))
+    if issue.household_id is not None:
+        # A household-linked issue's exact point is the household's door: coarsened.
+        position = privacy.coarse_position(lon, lat, get_settings().open311.coord_precision_m)
     return {
         "service_request_id": str(issue.id),
         "status": "closed" if issue.state in CLOSED_STATES else "open",
@@ -164,8 +171,8 @@ def _request_row(issue: Issue, category: IssueCategory, lon: float, lat: float) 
         "address": issue.address if issue.household_id is None else None,
         "address_id": None,
         "zipcode": None,
-        "lat": round(lat, 6),
-        "long": round(lon, 6),
+        "lat": position[1] if position else None,
+        "long": position[0] if position else None,
         "media_url": None,
     }
 

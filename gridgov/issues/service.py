@@ -650,7 +650,9 @@ def kpis(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> IssueKpis:
-    """KPIs over the issues reported in [start, end) in the caller's scope (README 事件)."""
+    """KPIs over the issues reported in [start, end) in the caller's scope (README 事件); a
+    ``unit_code`` (unit or grid) outside it, or unknown, is NotFound."""
+    scope.check_unit_filter(session, unit_code, grid_codes=True)
     where, params = scope.sql("issue", "i")
     row = (
         session.execute(

@@ -18,7 +18,6 @@ from gridgov.deps import (
     json_bytes,
     next_url,
 )
-from gridgov.households import service as households_service
 from gridgov.inputs import NO_NUL, IdPath
 from gridgov.listing import render_page
 from gridgov.members import service as members_service
@@ -51,7 +50,6 @@ def list_members(
     geometry: bool = False,
     pii: bool = PII_QUERY,
 ) -> Response:
-    show_pii = households_service.pii_visible(scope, pii)
     result = members_service.list_members(
         session,
         scope,
@@ -66,7 +64,7 @@ def list_members(
         cursor=page[1],
         with_geometry=geometry,
         coord_sys=coord_sys,
-        pii=show_pii,
+        pii=pii,
     )
     return json_bytes(
         render_page(
@@ -83,8 +81,7 @@ def get_member(
     coord_sys: CoordSysDep,
     pii: bool = PII_QUERY,
 ) -> MemberRead:
-    show_pii = households_service.pii_visible(scope, pii)
-    return members_service.get_member(session, scope, member_id, coord_sys=coord_sys, pii=show_pii)
+    return members_service.get_member(session, scope, member_id, coord_sys=coord_sys, pii=pii)
 
 
 @router.post("", response_model=MemberRead, status_code=201, summary="登记党员")

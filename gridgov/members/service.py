@@ -8,14 +8,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
-from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
 from gridgov.geojson import parse_geometry, to_geojson
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
-from gridgov.households.service import mask_row
 from gridgov.listing import BBox, PageResult
 from gridgov.members.models import PartyMember
 from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
@@ -30,12 +29,6 @@ MEMBER_FROM = """
     FROM party_members m JOIN party_orgs o ON o.id = m.party_org_id
     JOIN admin_units v ON v.id = m.village_id LEFT JOIN grids g ON g.id = m.grid_id
 """
-
-
-def mask_member(row: dict[str, Any]) -> dict[str, Any]:
-    row = mask_row({**row, "head_name": row["name"]})
-    row["name"] = row.pop("head_name")
-    return row
 
 
 def list_members(
@@ -57,6 +50,8 @@ def list_members(
 ) -> PageResult:
     from gridgov.hierarchy.service import bbox_filter
 
+    shown = privacy.clear(scope, pii)
+    scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("member", "m")
     sql = f"SELECT {MEMBER_COLUMNS}" + (
         ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ""
@@ -78,7 +73,7 @@ def list_members(
         params["flowing"] = flowing
     if q:
         # Names are personal information: without pii:read a name search finds nothing.
-        sql += " AND m.name LIKE :q" if scope.can(Perm.pii_read) else " AND false"
+        sql += " AND m.name LIKE :q" if privacy.may_read(scope) else " AND false"
         params["q"] = f"%{q}%"
     clause, bparams = bbox_filter("m.geom", bbox, coord_sys)
     sql += clause + " ORDER BY m.id LIMIT :limit_plus"
@@ -87,13 +82,9 @@ def list_members(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [dict(r._mapping) for r in rows]
-    if pii:
-        audit.record(
-            session, scope, action="read_pii", entity="party_member", entity_id=f"list:{len(items)}"
-        )
-    else:
-        items = [mask_member(i) for i in items]
+    items = [privacy.mask("party_member", dict(r._mapping), shown=shown) for r in rows]
+    if shown:
+        privacy.record_read(session, scope, "party_member", f"list:{len(items)}")
     return PageResult(items, encode_cursor(rows[-1].id) if more else None)
 
 
@@ -116,11 +107,10 @@ def get_member(
     ).one()
     data = dict(row._mapping)
     data["location"] = to_geojson(data["location"], coord_sys)
-    if pii:
-        audit.record(session, scope, action="read_pii", entity="party_member", entity_id=member_id)
-    else:
-        data = mask_member(data)
-    return MemberRead(**data)
+    shown = privacy.clear(scope, pii)
+    if shown:
+        privacy.record_read(session, scope, "party_member", member_id)
+    return MemberRead(**privacy.mask("party_member", data, shown=shown))
 
 
 def _resolve_grid(

@@ -20,5 +20,13 @@ def pull(
     coord_sys: CoordSysDep,
     cursor: Annotated[str | None, Query(max_length=500, description="上次返回的 next")] = None,
     limit: Annotated[int, Query(ge=1, description="每页变化条数")] = 500,
+    pii: Annotated[
+        bool,
+        Query(
+            description="户主姓名、电话明文（需角色许可；网格员本网格的户始终为明文；均记入审计）"
+        ),
+    ] = False,
 ) -> SyncPage:
-    return sync_service.pull(session, scope, cursor=cursor, limit=limit, coord_sys=coord_sys)
+    return sync_service.pull(
+        session, scope, cursor=cursor, limit=limit, coord_sys=coord_sys, pii=pii
+    )

@@ -63,7 +63,7 @@ class SyncPage(BaseModel):
     reset: bool = Field(
         False,
         description=(
-            "true：游标无效（格式错误、属于其他用户，或早于已清理的变更日志）；"
+            "true：游标无效（格式错误、签名不符、属于其他用户，或早于已清理的变更日志）；"
             "清空本地数据，从头拉取"
         ),
     )

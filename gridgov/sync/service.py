@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,15 +14,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope, scope_for
 from gridgov.config import get_settings
-from gridgov.errors import PayloadInvalid
 from gridgov.geo import CoordSys
 from gridgov.geojson import to_geojson
-from gridgov.households.validation import mask_name, mask_phone
-from gridgov.pagination import decode_cursor, encode_cursor
 from gridgov.sync import queries
 from gridgov.sync.schemas import (
     SyncContact,
@@ -42,8 +43,47 @@ def scope_key(scope: Scope) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+# -- cursors ------------------------------------------------------------------------------------
+# A cursor says where a user's phone stands: [user id, what the user was bound to, the scope's
+# fingerprint, xid, seq], as base64url JSON, signed with an HMAC whose key is derived from the
+# auth secret key. The server acts on a cursor only if it made it for this user: a forged or
+# altered one, or another user's, cannot name a scope (and so tombstones) the caller never had.
+
+_CURSOR_CONTEXT = b"gridgov sync cursor v1"
+_SIGNATURE_BYTES = 16
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text_: str) -> bytes:
+    return base64.urlsafe_b64decode(text_ + "=" * (-len(text_) % 4))
+
+
+def _signature(body: str) -> bytes:
+    secret = get_settings().auth.secret_key.encode()
+    key = hmac.new(secret, _CURSOR_CONTEXT, hashlib.sha256).digest()
+    return hmac.new(key, body.encode(), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
 def _cursor(scope: Scope, xid: int, seq: int) -> str:
-    return encode_cursor(scope.user_id, _bound(scope), scope_key(scope), xid, seq)
+    key = [scope.user_id, _bound(scope), scope_key(scope), xid, seq]
+    body = _b64(json.dumps(key, separators=(",", ":")).encode())
+    return f"{body}.{_b64(_signature(body))}"
+
+
+def _verified(cursor: str) -> list[Any] | None:
+    """The cursor's fields if the server signed them, else None."""
+    body, dot, signature = cursor.partition(".")
+    if not dot:
+        return None
+    try:
+        given = _unb64(signature)
+        key = json.loads(_unb64(body)) if hmac.compare_digest(given, _signature(body)) else None
+    except ValueError:
+        return None
+    return key if isinstance(key, list) and len(key) == 5 else None
 
 
 @dataclass(frozen=True)
@@ -55,13 +95,14 @@ class _Position:
 
 
 def _read_cursor(scope: Scope, cursor: str | None) -> _Position | None:
-    """Where to continue; None when the cursor cannot be served (garbage, another user's)."""
+    """Where to continue; None when the cursor cannot be served (not signed by this server,
+    altered, another user's)."""
     if not cursor:
         return _Position(0, 0, _bound(scope), True)
-    try:
-        user_id, bound, key, xid, seq = decode_cursor(cursor, 5)
-    except PayloadInvalid:
+    fields = _verified(cursor)
+    if fields is None:
         return None
+    user_id, bound, key, xid, seq = fields
     numbers = (user_id, xid, seq)
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers):
         return None
@@ -74,10 +115,22 @@ _BOUND = re.compile(r"^[gu][0-9]{1,18}$")
 
 
 def pull(
-    session: Session, scope: Scope, *, cursor: str | None, limit: int, coord_sys: CoordSys
+    session: Session,
+    scope: Scope,
+    *,
+    cursor: str | None,
+    limit: int,
+    coord_sys: CoordSys,
+    pii: bool = False,
 ) -> SyncPage:
-    """One page of changes, oldest first, as upserts (current state) and tombstones."""
+    """One page of changes, oldest first, as upserts (current state) and tombstones.
+
+    Households' heads' names and phones follow the personal-data rule: in clear for a grid
+    member (``privacy.offline_clear``: the phone works offline with its grid's households) or
+    with ``pii=true`` for a role allowed it; a page that shows any is one audit entry with counts.
+    """
     now = datetime.now(UTC)
+    shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
     limit = min(limit, get_settings().limits.page_max)
     position = _read_cursor(scope, cursor)
     if position is None or (0, 0) < (position.xid, position.seq) < _pruned(session):
@@ -104,7 +157,7 @@ def pull(
     changed["visit"] = set()
     for r in rows:
         changed[r.entity].add(r.entity_id)
-    upserts, tombstones = _current_state(session, scope, changed, coord_sys)
+    upserts, tombstones = _current_state(session, scope, changed, coord_sys, shown=shown)
     last = (rows[-1].xid, rows[-1].seq) if rows else (position.xid, position.seq)
     if not has_more:
         # Everything of this scope below the read horizon has been handed out, and nothing can
@@ -114,8 +167,19 @@ def pull(
     due = None
     if not has_more and scope.can(Perm.visits_write):
         due = visits_service.due_list(
-            session, scope, position=None, coord_sys=coord_sys, within_days=0, limit=1000
+            session,
+            scope,
+            position=None,
+            coord_sys=coord_sys,
+            within_days=0,
+            limit=1000,
+            pii=pii,
+            audited=False,
         )
+    if shown and (upserts.households or due):
+        counts = {"households": len(upserts.households)}
+        counts["due"] = visits_service.due_counts(due or [])["households"]
+        privacy.record_read(session, scope, "sync", f"page:{len(upserts.households)}", counts)
     return SyncPage(
         upserts=upserts,
         tombstones=tombstones,
@@ -156,8 +220,16 @@ def prune(session: Session, *, retention_days: int | None = None) -> PruneResult
 
 
 def _left_scope(session: Session, scope: Scope, old_bound: str) -> SyncTombstones:
-    """Everything in the scope the cursor was issued for that the caller no longer sees."""
+    """Everything in the scope the cursor was issued for that the caller no longer sees.
+
+    ``old_bound`` comes from a cursor this server signed for this user, so it is a scope the
+    user really had; its ids are still kept to the user's own county (defence in depth).
+    """
     old_id = int(old_bound[1:])
+    table = "grids" if old_bound[0] == "g" else "admin_units"
+    county = session.scalar(text(f"SELECT county_code FROM {table} WHERE id = :id"), {"id": old_id})
+    if county != scope.county_code:
+        return SyncTombstones()
     former = User(
         id=scope.user_id,
         username=scope.username,
@@ -189,10 +261,14 @@ def _rows(session: Session, sql: str, where: tuple[str, dict[str, Any]], ids: se
 
 
 def _current_state(
-    session: Session, scope: Scope, changed: dict[str, set[int]], coord_sys: CoordSys
+    session: Session,
+    scope: Scope,
+    changed: dict[str, set[int]],
+    coord_sys: CoordSys,
+    *,
+    shown: bool,
 ) -> tuple[SyncUpserts, SyncTombstones]:
     upserts, tombstones = SyncUpserts(), SyncTombstones()
-    pii = scope.can(Perm.pii_read)
 
     for r in _rows(session, queries.GRIDS_SQL, scope.sql("grid", "g"), changed["grid"]):
         data = dict(r._mapping)
@@ -202,11 +278,7 @@ def _current_state(
     for r in _rows(session, queries.HOUSEHOLDS_SQL, scope.sql("household", "h"), ids):
         data = dict(r._mapping)
         data["location"] = to_geojson(data.pop("geometry"), coord_sys)
-        if not pii:
-            data["head_name"], data["phone"] = (
-                mask_name(data["head_name"]),
-                mask_phone(data["phone"]),
-            )
+        privacy.mask("household", data, shown=shown)
         upserts.households.append(SyncHousehold(**data))
     ids = changed["contact"]
     for r in _rows(session, queries.CONTACTS_SQL, scope.sql("household", "h"), ids):

@@ -190,6 +190,7 @@ def my_due(
     lat: float | None = Query(None, ge=-90, le=90, description="当前位置纬度"),
     within_days: int = Query(0, ge=0, le=365, description="同时列出这些天内将到期的户"),
     limit: int = Query(200, ge=1, le=1000),
+    pii: bool = Query(False, description="户主姓名明文（网格员本网格的户始终为明文；均记入审计）"),
 ) -> list[DueHousehold]:
     if (lon is None) != (lat is None):
         raise PayloadInvalid(
@@ -197,5 +198,11 @@ def my_due(
         )
     position = (lon, lat) if lon is not None and lat is not None else None
     return visits_service.due_list(
-        session, scope, position=position, coord_sys=coord_sys, within_days=within_days, limit=limit
+        session,
+        scope,
+        position=position,
+        coord_sys=coord_sys,
+        within_days=within_days,
+        limit=limit,
+        pii=pii,
     )

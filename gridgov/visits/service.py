@@ -16,9 +16,9 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from gridgov import privacy
 from gridgov.audit import service as audit
 from gridgov.auth.models import User
-from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.errors import (
@@ -33,7 +33,7 @@ from gridgov.errors import (
 )
 from gridgov.geo import CHINA_EXTENT, CoordSys
 from gridgov.geojson import parse_geometry, to_geojson
-from gridgov.households.validation import ORDINARY_INTERVAL_DAYS, TAG_INTERVAL_DAYS, mask_name
+from gridgov.households.validation import ORDINARY_INTERVAL_DAYS, TAG_INTERVAL_DAYS
 from gridgov.inputs import NUL_FREE, has_nul
 from gridgov.listing import PageResult
 from gridgov.pagination import decode_cursor, encode_cursor
@@ -593,12 +593,18 @@ def due_list(
     coord_sys: CoordSys,
     within_days: int,
     limit: int,
+    pii: bool = False,
+    audited: bool = True,
 ) -> list[DueHousehold]:
     """The caller's households that are due or overdue, most overdue first.
 
     "The caller's households": those the caller's Party member contacts; a user with no linked
-    member gets every household of their scope (a grid member: their grid).
+    member gets every household of their scope (a grid member: their grid). Heads' names follow
+    the personal-data rule: in clear for a grid member (its phone works offline with them) or
+    with ``pii=true``; a list that shows any is one audit entry (``audited``; a sync page
+    records its own).
     """
+    shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
     member_id = session.scalar(select(User.member_id).where(User.id == scope.user_id))
     where, params = scope.sql("household", "h")
     if member_id is not None:
@@ -633,9 +639,15 @@ def due_list(
         data = dict(r._mapping)
         data["location"] = to_geojson(data.pop("geometry"), coord_sys)
         data["overdue_days"] = max((now - data["due_at"]).days, 0)
-        if not scope.can(Perm.pii_read):
-            data["head_name"] = mask_name(data["head_name"])
+        privacy.mask("household", data, shown=shown)
         if data["distance_m"] is not None:
             data["distance_m"] = round(data["distance_m"], 1)
         out.append(DueHousehold(**data))
+    if shown and audited and out:
+        privacy.record_read(session, scope, "due_list", f"households:{len(out)}", due_counts(out))
     return out
+
+
+def due_counts(items: list[DueHousehold]) -> dict[str, int]:
+    """What an audit entry of a due list names: how many households, not who."""
+    return {"households": len({d.household_id for d in items})}

@@ -192,13 +192,8 @@ def test_township_admin_sees_its_villages_only(client, as_user, world):
         # unit_code
         ("county", "grids", {"unit_code": VILLAGE_A}, ("grids", GRID_A1, GRID_A2)),
         ("county", "grids", {"unit_code": TOWN_B}, ("grids", GRID_C1)),
-        ("town_a", "grids", {"unit_code": VILLAGE_C}, ("grids",)),
-        ("village_a", "grids", {"unit_code": TOWN_A}, ("grids", GRID_A1, GRID_A2)),
         ("county", "households", {"unit_code": VILLAGE_B}, ("households", "B1-1", "B1-2")),
-        ("village_a", "households", {"unit_code": VILLAGE_B}, ("households",)),
-        ("village_a", "party-orgs", {"unit_code": VILLAGE_B}, ("orgs",)),
         ("county", "members", {"unit_code": VILLAGE_B}, ("members", "党员乙")),
-        ("village_a", "members", {"unit_code": VILLAGE_B}, ("members",)),
         # grid_code
         ("county", "households", {"grid_code": GRID_A2}, ("households", "A2-1", "A2-2")),
         ("village_a", "households", {"grid_code": GRID_B1}, ("households",)),
@@ -245,6 +240,54 @@ def test_filters_respect_scope(client, as_user, world, user, path, params, expec
         "orgs": world.orgs,
     }[kind]
     assert listed(client, as_user(user), path, **params) == {table[k] for k in keys}
+
+
+UNIT_FILTERED = [
+    "grids",
+    "households",
+    "members",
+    "party-orgs",
+    "contacts",
+    "contacts/uncovered",
+    "issues/kpis",
+]
+
+
+@pytest.mark.parametrize("path", UNIT_FILTERED)
+@pytest.mark.parametrize(
+    ("user", "code"),
+    [
+        ("town_a", VILLAGE_C),  # another township's village
+        ("village_a", VILLAGE_B),  # a sibling village
+        ("village_a", TOWN_A),  # an ancestor is outside the subtree too (as /units/{code})
+        ("grid_a1", COUNTY),
+        ("county", "439903"),  # another county
+        ("county", "439902100299"),  # no such village
+    ],
+)
+def test_unit_filter_outside_scope_or_unknown_is_404(client, as_user, user, code, path):
+    """Not an empty page or zeros: the unit is not found for this caller (D12)."""
+    r = client.get(f"{API}/{path}", params={"unit_code": code}, headers=as_user(user))
+    body = assert_problem(r, 404, "not_found")
+    assert code in body["detail"]
+
+
+@pytest.mark.parametrize("path", UNIT_FILTERED)
+@pytest.mark.parametrize(("user", "code"), [("village_a", VILLAGE_A), ("grid_a1", VILLAGE_A)])
+def test_unit_filter_of_own_unit_answers(client, as_user, user, code, path):
+    r = client.get(f"{API}/{path}", params={"unit_code": code}, headers=as_user(user))
+    assert r.status_code == 200, r.text
+
+
+def test_kpis_unit_filter_takes_grid_codes_of_the_scope(client, as_user):
+    r = client.get(
+        f"{API}/issues/kpis", params={"unit_code": GRID_A1}, headers=as_user("village_a")
+    )
+    assert r.status_code == 200 and r.json()["unit_code"] == GRID_A1
+    r = client.get(
+        f"{API}/issues/kpis", params={"unit_code": GRID_B1}, headers=as_user("village_a")
+    )
+    assert_problem(r, 404, "not_found")
 
 
 def test_bad_bbox_is_problem(client, as_user):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
+from gridgov.errors import NotFound
 from gridgov.issues import service as issues_service
 from tests.fixtures.world import COUNTY, VILLAGE_A
 from tests.issues.conftest import cst
@@ -70,7 +72,8 @@ def test_kpis_of_a_village_and_the_county(session: Session, make_issue, scope_of
     # A village admin of 西村 sees only 西村, whatever unit they ask for.
     own = issues_service.kpis(session, scope_of("village_b"))
     assert (own.total, own.closed, own.satisfaction, own.in_grid_rate) == (1, 1, 1.0, 0.0)
-    assert issues_service.kpis(session, scope_of("village_b"), unit_code=VILLAGE_A).total == 0
+    with pytest.raises(NotFound):  # another village is not a filter for them: 404, not zeros
+        issues_service.kpis(session, scope_of("village_b"), unit_code=VILLAGE_A)
 
 
 def test_kpis_over_http_and_empty_rates(client, as_user, session, make_issue) -> None:

@@ -224,3 +224,46 @@ def test_post_with_a_revoked_or_foreign_key_is_refused(client, session, api_key:
     root = _xml(client.post(f"{BASE}/requests.xml", data=form))
     assert (root.tag, root.findtext("error/code")) == ("errors", "403")
     assert session.query(Issue).count() == before
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    import math
+
+    dlat = (a[1] - b[1]) * 111_320
+    dlon = (a[0] - b[0]) * 111_320 * math.cos(math.radians(a[1]))
+    return math.hypot(dlat, dlon)
+
+
+def test_household_linked_positions_are_coarsened(client, session, make_issue, world) -> None:
+    """The exact point of a household-linked issue is the household's door: published as the
+    centre of its 100 m square (GRIDGOV_OPEN311__COORD_PRECISION_M), the same for neighbours."""
+    hid = world.households["A1-1"]
+    exact = (111.01, 26.01)
+    first = make_issue(category_code="0602", household_id=hid, lon=exact[0], lat=exact[1])
+    near = make_issue(category_code="0602", household_id=hid, lon=111.01002, lat=26.01001)
+    public = make_issue(category_code="0602", lon=exact[0], lat=exact[1])
+    session.commit()
+    by_id = {int(x["service_request_id"]): x for x in client.get(f"{BASE}/requests.json").json()}
+    published = (by_id[first.id]["long"], by_id[first.id]["lat"])
+    assert published != exact
+    assert _metres(published, exact) <= 100 / 2**0.5  # inside its square
+    assert (by_id[near.id]["long"], by_id[near.id]["lat"]) == published
+    assert (by_id[public.id]["long"], by_id[public.id]["lat"]) == exact  # not household-linked
+    one = client.get(f"{BASE}/requests/{first.id}.json").json()[0]
+    assert (one["long"], one["lat"]) == published
+    item = _xml(client.get(f"{BASE}/requests/{first.id}.xml")).find("request")
+    assert (float(item.findtext("long")), float(item.findtext("lat"))) == published
+
+
+def test_household_linked_positions_withheld_at_zero(
+    client, session, make_issue, world, monkeypatch
+):
+    from gridgov.config import get_settings
+
+    monkeypatch.setattr(get_settings().open311, "coord_precision_m", 0.0)
+    issue = make_issue(category_code="0602", household_id=world.households["A1-1"])
+    session.commit()
+    (item,) = client.get(f"{BASE}/requests/{issue.id}.json").json()
+    assert item["lat"] is None and item["long"] is None
+    root = _xml(client.get(f"{BASE}/requests/{issue.id}.xml")).find("request")
+    assert root.findtext("lat") == "" and root.findtext("long") == ""
