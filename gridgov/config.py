@@ -70,6 +70,15 @@ class LimitSettings(BaseModel):
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1, le=10_000)
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    # Request bodies (gridgov/middleware.py), refused with 413 before they are read: the
+    # default for every route, a visit batch (500 visits with full notes and needs in UTF-8
+    # stay under 10 MB), area writes with a boundary. Photos: visits.attachment_max_bytes;
+    # imports: upload_max_bytes.
+    body_max_bytes: int = Field(1024 * 1024, ge=1024)
+    visit_batch_max_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    geometry_body_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # JSON bodies nesting arrays/objects deeper than this are refused (422) before parsing.
+    json_max_depth: int = Field(32, ge=4, le=512)
     # Imports bigger than this many rows/features run as a background job.
     import_inline_max_rows: int = Field(5000, ge=1)
 
