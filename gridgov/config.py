@@ -50,9 +50,14 @@ class AuthSettings(BaseModel):
     secret_key: str = DEV_SECRET
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(14, ge=1, le=365)
-    # Failed logins allowed per username and per client address within the window.
+    # Failed logins allowed per (username, client address) within the window (× 4 per address
+    # over all usernames); past login_user_max_failures for a username from all addresses,
+    # addresses that have not logged in as it within login_known_client_days back off
+    # exponentially (gridgov/auth/service.py, README "Security").
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_window_seconds: int = Field(300, ge=10)
+    login_user_max_failures: int = Field(20, ge=1, le=100_000)
+    login_known_client_days: int = Field(30, ge=0, le=365)
     # How long a process remembers which scope a verified credential stands for (see
     # gridgov/auth/cache.py); 0 turns the memory off.
     scope_cache_seconds: float = Field(30.0, ge=0, le=3600)

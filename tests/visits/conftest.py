@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.auth.models import User
-from tests.conftest import committing_app
-from tests.fixtures import database
-from tests.fixtures.world import HOUSEHOLDS, World, build_world
+from tests.fixtures.served import serve_world
+from tests.fixtures.world import HOUSEHOLDS, World
 
 POSITION = {h[0]: (h[2], h[3]) for h in HOUSEHOLDS}
 # Tiny but real image headers: only the magic number is checked.
@@ -91,32 +85,6 @@ def blob_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def served(template_db: str) -> Iterator[tuple[str, World, sessionmaker[Session]]]:
-    """Real commits on real connections: a database of its own (cloned from the migrated
-    template, the test world built in it) and the app served by uvicorn on a free port in a
-    thread; (address, world, sessions on that database)."""
-    name = database.create_run_database(template_db)
-    engine = create_engine(database.url_for(name), pool_size=8)
-    try:
-        with Session(engine) as s, s.begin():
-            world = build_world(s)
-        app = committing_app(engine)
-        makers = sessionmaker(engine, expire_on_commit=False)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        try:
-            yield f"127.0.0.1:{port}", world, makers
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
-    finally:
-        engine.dispose()
-        database.drop_database(name)
+    """The app on a database of its own, served by uvicorn (tests/fixtures/served.py)."""
+    with serve_world(template_db) as served:
+        yield served
