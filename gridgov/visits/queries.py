@@ -146,7 +146,7 @@ reused AS (
     WHERE EXISTS (
         SELECT 1 FROM shared t WHERE t.sha256 = s.sha256 AND t.visit_id <> s.visit_id
     )
-)
+),
 -- rows locked in id order first: two of these at once (or one and a batch) never deadlock
 locked AS (
     SELECT v.id FROM visits v
