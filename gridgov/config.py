@@ -50,9 +50,14 @@ class AuthSettings(BaseModel):
     secret_key: str = DEV_SECRET
     access_token_minutes: int = Field(15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(14, ge=1, le=365)
-    # Failed logins allowed per username and per client address within the window.
+    # Failed logins allowed per (username, client address) within the window (× 4 per address
+    # over all usernames); past login_user_max_failures for a username from all addresses,
+    # addresses that have not logged in as it within login_known_client_days back off
+    # exponentially (gridgov/auth/service.py, README "Security").
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_window_seconds: int = Field(300, ge=10)
+    login_user_max_failures: int = Field(20, ge=1, le=100_000)
+    login_known_client_days: int = Field(30, ge=0, le=365)
     # How long a process remembers which scope a verified credential stands for (see
     # gridgov/auth/cache.py); 0 turns the memory off.
     scope_cache_seconds: float = Field(30.0, ge=0, le=3600)
@@ -70,6 +75,15 @@ class LimitSettings(BaseModel):
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1, le=10_000)
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    # Request bodies (gridgov/middleware.py), refused with 413 before they are read: the
+    # default for every route, a visit batch (500 visits with full notes and needs in UTF-8
+    # stay under 10 MB), area writes with a boundary. Photos: visits.attachment_max_bytes;
+    # imports: upload_max_bytes.
+    body_max_bytes: int = Field(1024 * 1024, ge=1024)
+    visit_batch_max_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    geometry_body_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # JSON bodies nesting arrays/objects deeper than this are refused (422) before parsing.
+    json_max_depth: int = Field(32, ge=4, le=512)
     # Imports bigger than this many rows/features run as a background job.
     import_inline_max_rows: int = Field(5000, ge=1)
 

@@ -6,17 +6,25 @@ request's transaction, so they take their own connection from a psycopg_pool poo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from gridgov.config import Settings, get_settings
 from gridgov.errors import DomainError
+
+log = logging.getLogger("gridgov.db")
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -107,3 +115,39 @@ def get_stream_pool() -> ConnectionPool:
 def raw_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under a session, inside the session's transaction (for COPY)."""
     return session.connection().connection.driver_connection  # type: ignore[return-value]
+
+
+# deadlock_detected, serialization_failure: the transaction lost a race, not a bad request.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and (
+        getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    )
+
+
+def retrying(session: Session, work: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run ``work`` in a savepoint of the request's transaction; when PostgreSQL aborts it as a
+    deadlock victim (or a serialization failure), roll back to the savepoint — which releases
+    the locks it took, so the other transaction goes on — wait a moment and run it again.
+
+    For multi-row writes that may meet a concurrent one (a visit batch, a photo flagging other
+    visits). ``work`` must start from its inputs each time (it may run more than once). Lock
+    rows in one deterministic order as well: that makes deadlocks rare, this makes them
+    harmless. Under READ COMMITTED (the default here) a savepoint is enough to retry."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session.begin_nested():
+                return work()
+        except DBAPIError as exc:
+            if not retryable(exc) or attempt == attempts:
+                raise
+            log.warning(
+                "retrying after %s (attempt %d of %d)",
+                type(exc.orig).__name__,
+                attempt,
+                attempts,
+            )
+            time.sleep(random.uniform(0.005, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")

@@ -105,6 +105,7 @@ def committing_app(engine: Engine) -> Any:
 
     from gridgov.app import create_app
     from gridgov.db import get_session
+    from gridgov.errors import DomainError
 
     application = create_app()
     makers = sessionmaker(engine, expire_on_commit=False)
@@ -114,6 +115,9 @@ def committing_app(engine: Engine) -> Any:
         try:
             yield session
             session.commit()
+        except DomainError as exc:  # as get_session: a failed login's attempt is kept
+            session.commit() if exc.commit else session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gridgov.auth.permissions import Role
+from gridgov.inputs import EntityId, InputModel
 
 
 class TokenResponse(BaseModel):
@@ -14,7 +15,7 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="访问令牌有效期（秒）")
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(InputModel):
     refresh_token: str = Field(min_length=10, max_length=2000)
 
 
@@ -32,9 +33,7 @@ class MeRead(BaseModel):
     permissions: list[str]
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(InputModel):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     display_name: str = Field(min_length=1, max_length=50)
     password: str = Field(min_length=8, max_length=200)
@@ -58,14 +57,12 @@ class UserRead(BaseModel):
     last_login_at: datetime | None
 
 
-class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApiKeyCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, description="用途，如“自然资源局 QGIS”")
     username: str | None = Field(
         None, min_length=1, max_length=64, description="密钥代表的用户（与 user_id 二选一）"
     )
-    user_id: int | None = Field(None, ge=1, description="密钥代表的用户编号（与 username 二选一）")
+    user_id: EntityId | None = Field(None, description="密钥代表的用户编号（与 username 二选一）")
     expires_at: AwareDatetime | None = Field(None, description="过期时间（带时区）；不填则长期有效")
 
     @model_validator(mode="after")

@@ -37,10 +37,34 @@ def encode(claims: dict[str, Any], ttl: timedelta) -> tuple[str, datetime]:
     return jwt.encode(payload, get_settings().auth.secret_key, algorithm=ALGORITHM), expires
 
 
+MAX_USER_ID = 2**63 - 1  # users.id is a bigint
+
+
 def decode(token: str, *, kind: str) -> dict[str, Any] | None:
-    """The claims of a valid, unexpired token of the given kind, else None."""
+    """The claims of a valid, unexpired token of the given kind, else None.
+
+    Strict about what the rest of the code relies on: ``exp`` must be there (a token without
+    one would never expire), ``sub`` is a user id (decimal digits within ``bigint``), ``jti``
+    a UUID; anything else is simply an invalid token, never an exception further on."""
     try:
-        claims = jwt.decode(token, get_settings().auth.secret_key, algorithms=[ALGORITHM])
-    except jwt.PyJWTError:
+        claims = jwt.decode(
+            token,
+            get_settings().auth.secret_key,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "typ"]},
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
         return None
-    return claims if claims.get("typ") == kind else None
+    sub, jti = claims.get("sub"), claims.get("jti")
+    if claims.get("typ") != kind or not isinstance(sub, str) or not _user_id(sub):
+        return None
+    if kind == "refresh" or jti is not None:
+        try:
+            claims["jti"] = str(uuid.UUID(jti))
+        except (ValueError, TypeError, AttributeError):
+            return None
+    return claims
+
+
+def _user_id(sub: str) -> bool:
+    return sub.isascii() and sub.isdigit() and len(sub) <= 19 and 1 <= int(sub) <= MAX_USER_ID

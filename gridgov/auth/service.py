@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from gridgov.audit import service as audit
@@ -51,35 +51,96 @@ def _issue(session: Session, user: User, family: uuid.UUID | None = None) -> Tok
     return TokenPair(access, refresh, auth.access_token_minutes * 60)
 
 
+# A transaction-level advisory lock per username: concurrent logins for one name run one after
+# another, from counting the failures to recording this attempt (released at commit), so 30 at
+# once are counted like 30 in a row. Different names never wait for each other.
+_LOGIN_LOCK_SQL = text("SELECT pg_advisory_xact_lock(hashtextextended('gridgov.login:' || :u, 0))")
+
+# In the window: failures of this name from this address since its last success here; failures
+# of this name from any address; failures from this address for any name; the newest failure
+# of this name; whether this address has logged in as this name lately (a known client).
+_LOGIN_STATE_SQL = text(
+    """
+    WITH mine AS (
+        SELECT max(at) FILTER (WHERE success) AS last_success
+        FROM login_attempts WHERE username = :u AND client = :c AND at > :known_since
+    )
+    SELECT
+        (SELECT count(*) FROM login_attempts a, mine
+         WHERE a.username = :u AND a.client = :c AND NOT a.success AND a.at > :since
+           AND a.at > COALESCE(mine.last_success, '-infinity')) AS pair_failures,
+        (SELECT count(*) FROM login_attempts
+         WHERE username = :u AND NOT success AND at > :since) AS user_failures,
+        (SELECT count(*) FROM login_attempts
+         WHERE client = :c AND NOT success AND at > :since) AS client_failures,
+        (SELECT max(at) FROM login_attempts
+         WHERE username = :u AND NOT success AND at > :since) AS last_failure,
+        (SELECT last_success IS NOT NULL FROM mine) AS known
+    """
+)
+
+
 def _check_rate(session: Session, username: str, client: str) -> None:
+    """The login policy (README, Security). Failures count per (username, client address):
+    ``login_max_failures`` of them in the window stop that address for that name. A name
+    attacked from many addresses (``login_user_max_failures`` failures from all of them) is
+    not locked: addresses that logged in as it before (within ``login_known_client_days``)
+    go on as usual, new ones get an exponential back-off (one try per 2ᵏ seconds after the
+    name's newest failure, at most the window). So nobody can lock an owner out by guessing;
+    and one address trying many names is stopped at 4 × ``login_max_failures``."""
     auth = get_settings().auth
-    since = datetime.now(UTC) - timedelta(seconds=auth.login_window_seconds)
-    failures_by_user = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.username == username, LoginAttempt.at > since, ~LoginAttempt.success
+    now = datetime.now(UTC)
+    since = now - timedelta(seconds=auth.login_window_seconds)
+    session.execute(_LOGIN_LOCK_SQL, {"u": username})
+    state = session.execute(
+        _LOGIN_STATE_SQL,
+        {
+            "u": username,
+            "c": client,
+            "since": since,
+            "known_since": now - timedelta(days=auth.login_known_client_days),
+        },
+    ).one()
+    window = auth.login_window_seconds
+    if state.pair_failures >= auth.login_max_failures:
+        oldest = session.scalar(
+            select(func.min(LoginAttempt.at)).where(
+                LoginAttempt.username == username,
+                LoginAttempt.client == client,
+                ~LoginAttempt.success,
+                LoginAttempt.at > since,
+            )
         )
+        wait = window - int((now - oldest).total_seconds()) if oldest else window
+        raise _too_many(max(wait, 1))
+    if state.client_failures >= auth.login_max_failures * 4:
+        raise _too_many(window)
+    excess = state.user_failures - auth.login_user_max_failures
+    if excess >= 0 and not state.known and state.last_failure is not None:
+        backoff = min(2 ** min(excess, 20), window)
+        wait = backoff - (now - state.last_failure).total_seconds()
+        if wait > 0:
+            raise _too_many(max(int(wait + 0.999), 1))
+
+
+def _too_many(retry_after: int) -> TooManyRequests:
+    minutes = max(retry_after // 60, 1)
+    detail = (
+        f"登录失败次数过多，请在 {minutes} 分钟后再试"
+        if retry_after >= 60
+        else f"登录失败次数过多，请在 {retry_after} 秒后再试"
     )
-    failures_by_client = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.client == client, LoginAttempt.at > since, ~LoginAttempt.success
-        )
-    )
-    if failures_by_user >= auth.login_max_failures or (
-        failures_by_client >= auth.login_max_failures * 4
-    ):
-        raise TooManyRequests(
-            f"登录失败次数过多，请在 {auth.login_window_seconds // 60} 分钟后再试",
-            retry_after=auth.login_window_seconds,
-        )
+    return TooManyRequests(detail, retry_after=retry_after)
 
 
 def login(session: Session, *, username: str, password: str, client: str) -> TokenPair:
     """Rate-limited password login. Failed attempts are committed by the caller even on error."""
+    username, client = username[:64], client[:64]
     _check_rate(session, username, client)
     user = session.scalar(select(User).where(User.username == username))
     ok = security.verify_password(user.password_hash if user else None, password)
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(username=username[:64], client=client[:64], success=ok))
+    session.add(LoginAttempt(username=username, client=client, success=ok))
     if not ok or user is None:
         error = Unauthenticated("用户名或密码错误", code="invalid_credentials")
         error.commit = True  # the failed attempt must count towards the rate limit

@@ -32,6 +32,7 @@ import pyogrio.raw
 import shapely
 from openpyxl import Workbook
 
+from gridgov.cells import safe_cell
 from gridgov.geo import CoordSys, convert
 from gridgov.gis import queries
 from gridgov.gis.layers import Layer, Prop
@@ -382,7 +383,10 @@ def _write_xlsx(
         geoms = _geometries(rows, options.coord_sys)
         xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
         for row, x, y in zip(rows, xs, ys, strict=True):
-            values = [v if isinstance(v, int | float) or v is None else str(v) for v in row[:-1]]
+            values = [
+                v if isinstance(v, int | float) or v is None else safe_cell(str(v))
+                for v in row[:-1]
+            ]
             sheet.append([*values, round(float(x), 6), round(float(y), 6)])
         written += len(rows)
         if progress is not None:
@@ -466,7 +470,8 @@ def _field_map(names: list[str], props: tuple[Prop, ...]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["short_name", "full_name", "title"])
     writer.writerows(
-        zip(
+        [safe_cell(v) for v in row]
+        for row in zip(
             names,
             ["id", *(p.name for p in props)],
             ["编号", *(p.title for p in props)],

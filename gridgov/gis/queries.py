@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
 from gridgov.auth.scope import Scope
+from gridgov.cells import safe_cell_sql
 from gridgov.gis import qa
 from gridgov.gis.geometry_sql import rounded_geometry_sql
 from gridgov.gis.layers import BOUND, Layer, Prop
@@ -229,12 +230,16 @@ def export_features_sql(layer: Layer, where: str) -> str:
     )
 
 
+def _csv_value(prop: Prop) -> str:
+    """A CSV cell: numbers as they are, text (and joined lists) through the cell sanitiser."""
+    value = _mvt_value(prop.sql, prop.type, ";")
+    return value if prop.type in ("integer", "number", "boolean") else safe_cell_sql(value)
+
+
 def export_csv_sql(layer: Layer, where: str) -> str:
     """A COPY statement writing the layer as CSV with a header: id, properties, then lon/lat
     for points or WKT for areas (WGS84, 6 decimals). Lists are joined with ';'."""
-    columns = ["t.id AS id"] + [
-        f"{_mvt_value(p.sql, p.type, ';')} AS {p.name}" for p in layer.props
-    ]
+    columns = ["t.id AS id"] + [f"{_csv_value(p)} AS {p.name}" for p in layer.props]
     if layer.geometry_type == "point":
         columns += [
             "round(ST_X(t.geom)::numeric, 6) AS lon",

@@ -73,19 +73,25 @@ def document(request: Request, f: str | None, title: str, doc: dict[str, Any]) -
     return Response(orjson.dumps(doc), media_type="application/json")
 
 
-@router.get("", summary="OGC API 入口")
+# JSON documents that a browser (or f=html) gets as an HTML page.
+JSON_OR_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/html": {}}}
+}
+
+
+@router.get("", summary="OGC API 入口", responses=JSON_OR_HTML)
 def get_landing(request: Request, scope: ReadScope, _: PlainParams, f: Format = None) -> Response:
     return document(request, f, "gridgov 地图服务", gis_service.landing(base_url(request)))
 
 
-@router.get("/conformance", summary="符合的标准")
+@router.get("/conformance", summary="符合的标准", responses=JSON_OR_HTML)
 def get_conformance(
     request: Request, scope: ReadScope, _: PlainParams, f: Format = None
 ) -> Response:
     return document(request, f, "符合的标准", gis_service.conformance())
 
 
-@router.get("/collections", summary="图层列表")
+@router.get("/collections", summary="图层列表", responses=JSON_OR_HTML)
 def list_collections(
     request: Request, session: SessionDep, scope: ReadScope, _: PlainParams, f: Format = None
 ) -> Response:
@@ -93,7 +99,7 @@ def list_collections(
     return document(request, f, "图层列表", doc)
 
 
-@router.get("/collections/{collection_id}", summary="图层说明")
+@router.get("/collections/{collection_id}", summary="图层说明", responses=JSON_OR_HTML)
 def get_collection(
     request: Request,
     collection_id: CollectionId,

@@ -6,7 +6,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from gridgov.geojson import AreaGeometry
-from gridgov.inputs import EntityId, InputModel
+from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.inputs import EntityId, InputModel, PatchModel
 
 UnitLevel = Literal["county", "township", "village"]
 OrgKind = Literal["committee", "general_branch", "branch"]
@@ -19,7 +20,10 @@ class UnitCreate(InputModel):
     valid_from: date | None = None
 
 
-class UnitUpdate(InputModel):
+class UnitUpdate(PatchModel):
+    orm_model = AdminUnit
+    columns = {"geometry": "geom"}
+
     name: str | None = Field(None, min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
     clear_geometry: bool = Field(
@@ -56,7 +60,9 @@ class PartyOrgCreate(InputModel):
     secretary_phone: str | None = Field(None, pattern=r"^[0-9+\- ]{5,20}$")
 
 
-class PartyOrgUpdate(InputModel):
+class PartyOrgUpdate(PatchModel):
+    orm_model = PartyOrg
+
     name: str | None = Field(None, min_length=1, max_length=100)
     kind: OrgKind | None = None
     secretary_name: str | None = Field(None, max_length=50)
@@ -88,7 +94,10 @@ class GridCreate(InputModel):
     chief_member_id: EntityId | None = None
 
 
-class GridUpdate(InputModel):
+class GridUpdate(PatchModel):
+    orm_model = Grid
+    columns = {"geometry": "geom"}
+
     name: str | None = Field(None, min_length=1, max_length=100)
     geometry: AreaGeometry | None = None
     chief_member_id: EntityId | None = None

@@ -7,8 +7,9 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
+from gridgov.households.models import Household
 from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
-from gridgov.inputs import InputModel
+from gridgov.inputs import InputModel, PatchModel
 
 
 def _invalid(code: str, message: str) -> PydanticCustomError:
@@ -59,7 +60,10 @@ class HouseholdCreate(_HouseholdFields):
     tags: list[str] = Field(default_factory=list, description="重点人群标签")
 
 
-class HouseholdUpdate(_HouseholdFields):
+class HouseholdUpdate(_HouseholdFields, PatchModel):
+    orm_model = Household
+    columns = {"location": "geom"}
+
     head_name: str | None = Field(None, min_length=1, max_length=50)
     location: PointGeometry | None = None
     phone: str | None = Field(None, max_length=20)

@@ -13,11 +13,11 @@ import csv
 import io
 import math
 import re
-import shutil
 import struct
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -471,11 +471,33 @@ def extract_shapefile(
             raise _file_error(
                 "shapefile", f"Shapefile 缺少 {'、'.join(missing)} 文件", "shapefile_incomplete"
             )
+        budget = max_unpacked_bytes
         for ext, info in found.items():
-            with zf.open(info) as src, (workdir / f"layer{ext}").open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            budget = _unpack(zf, info, workdir / f"layer{ext}", budget)
     encoding = None if ".cpg" in found else dbf_encoding(workdir / "layer.dbf")
     return workdir / "layer.shp", encoding
+
+
+def _unpack(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int | None
+) -> int | None:
+    """Copy one member out, counting the bytes really unpacked (the sizes in a zip's headers
+    are the sender's claim); a damaged member — bad CRC, truncated or corrupt data, sizes that
+    do not match — is a 415, never an exception further on. Returns the budget left."""
+    try:
+        with zf.open(info) as src, target.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                if budget is not None:
+                    budget -= len(chunk)
+                    if budget < 0:
+                        raise PayloadTooLarge("压缩包解压后超过允许的大小")
+                dst.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise UnsupportedMedia(
+            f"zip 压缩包中的 {_member_name(info)} 已损坏（校验失败或数据不完整）",
+            code="unreadable_file",
+        ) from exc
+    return budget
 
 
 def dbf_encoding(dbf: Path, *, sample: int = 8 << 20) -> str:

@@ -8,7 +8,8 @@ from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.households.validation import id_number_problem, phone_problem
-from gridgov.inputs import EntityId, InputModel
+from gridgov.inputs import EntityId, InputModel, PatchModel
+from gridgov.members.models import PartyMember
 
 
 def _invalid(code: str, message: str) -> PydanticCustomError:
@@ -52,7 +53,10 @@ class MemberCreate(_MemberFields):
     location: PointGeometry | None = Field(None, description="居住位置")
 
 
-class MemberUpdate(_MemberFields):
+class MemberUpdate(_MemberFields, PatchModel):
+    orm_model = PartyMember
+    columns = {"location": "geom", "grid_code": "grid_id"}
+
     name: str | None = Field(None, min_length=1, max_length=50)
     grid_code: str | None = Field(None, pattern=r"^[0-9]{15}$")
     gender: Literal["M", "F"] | None = None

@@ -16,6 +16,9 @@ VISIT_COLUMNS = """
 # The batch's new visits, of live households in the caller's scope ({scope}: the scope filter
 # on ``h``); county, village and grid come from the household. A UUID already stored (a retry)
 # or stored meanwhile by a concurrent upload is skipped here and sorted out by the caller.
+# Inserted in client_uuid order: two uploads sharing UUIDs (a retry racing the original, in
+# any order) take the unique index's entries in the same order, so one waits for the other
+# instead of each holding what the other needs (a deadlock).
 INSERT_SQL = """
 INSERT INTO visits (
     client_uuid, content_hash, county_code, village_id, grid_id, household_id, member_id,
@@ -29,6 +32,7 @@ FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
     n varchar, d varchar[], p uuid[]
 )
 JOIN households h ON h.id = r.h AND h.removed_at IS NULL AND {scope}
+ORDER BY r.u
 ON CONFLICT (client_uuid) DO NOTHING
 RETURNING client_uuid::text, id
 """
@@ -142,11 +146,18 @@ reused AS (
     WHERE EXISTS (
         SELECT 1 FROM shared t WHERE t.sha256 = s.sha256 AND t.visit_id <> s.visit_id
     )
+),
+-- rows locked in id order first: two of these at once (or one and a batch) never deadlock
+locked AS (
+    SELECT v.id FROM visits v
+    WHERE v.id IN (SELECT visit_id FROM reused) AND NOT ('photo_reused' = ANY(v.flags))
+    ORDER BY v.id
+    FOR UPDATE
 )
 UPDATE visits v
 SET flags = array_append(v.flags, 'photo_reused'),
     review_status = CASE WHEN v.review_status = 'clean' THEN 'pending' ELSE v.review_status END
-WHERE v.id IN (SELECT visit_id FROM reused) AND NOT ('photo_reused' = ANY(v.flags))
+WHERE v.id IN (SELECT id FROM locked) AND NOT ('photo_reused' = ANY(v.flags))
 """
 
 # A household's interval is the shortest of its tags' (county overrides merged in by the

@@ -21,6 +21,7 @@ from gridgov.audit import service as audit
 from gridgov.auth.models import User
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
+from gridgov.db import retrying
 from gridgov.errors import (
     Conflict,
     FieldError,
@@ -178,8 +179,15 @@ def upload_batch(
 
     Returns the ``VisitBatchResult`` JSON. A concurrent upload of the same UUID (a retry racing
     the original) waits on the unique index and then finds the stored row: stored once,
-    reported as duplicate (or conflict).
+    reported as duplicate (or conflict). Rows are inserted in UUID order; should PostgreSQL
+    still pick this batch as a deadlock victim, it is run again (``retrying``).
     """
+    return retrying(session, lambda: _upload_batch(session, scope, visits, coord_sys=coord_sys))
+
+
+def _upload_batch(
+    session: Session, scope: Scope, visits: list[Any], *, coord_sys: CoordSys
+) -> bytes:
     if len(visits) > MAX_BATCH:
         raise PayloadInvalid(
             [FieldError(["body", "visits"], f"每批最多 {MAX_BATCH} 条", "batch_too_large")]
@@ -505,7 +513,17 @@ def sniff_image(data: bytes) -> str | None:
 def put_attachment(
     session: Session, scope: Scope, attachment_id: uuid.UUID, data: bytes, *, store: BlobStore
 ) -> tuple[Attachment, bool]:
-    """Store a photo under the phone's UUID; (attachment, created). Same UUID and bytes: no-op."""
+    """Store a photo under the phone's UUID; (attachment, created). Same UUID and bytes: no-op.
+    Flagging the other visits with the same photo is a multi-row write: retried if it loses a
+    deadlock."""
+    return retrying(
+        session, lambda: _put_attachment(session, scope, attachment_id, data, store=store)
+    )
+
+
+def _put_attachment(
+    session: Session, scope: Scope, attachment_id: uuid.UUID, data: bytes, *, store: BlobStore
+) -> tuple[Attachment, bool]:
     limit = get_settings().visits.attachment_max_bytes
     if len(data) > limit:
         raise PayloadTooLarge(f"照片不能超过 {limit // 1024} KB")

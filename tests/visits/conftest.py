@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.auth.models import User
+from tests.fixtures.served import serve_world
 from tests.fixtures.world import HOUSEHOLDS, World
 
 POSITION = {h[0]: (h[2], h[3]) for h in HOUSEHOLDS}
@@ -80,3 +81,10 @@ def blob_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(get_settings(), "data_dir", str(tmp_path))
     return tmp_path / "attachments"
+
+
+@pytest.fixture(scope="module")
+def served(template_db: str) -> Iterator[tuple[str, World, sessionmaker[Session]]]:
+    """The app on a database of its own, served by uvicorn (tests/fixtures/served.py)."""
+    with serve_world(template_db) as served:
+        yield served

@@ -1,8 +1,8 @@
 """A batch whose connection is cut after the request was sent, then retried: stored once.
 
-Real commits on real connections: a database of its own (cloned from the migrated template,
-the test world built in it), the app served by uvicorn on a free port in a thread, and a raw
-socket client that sends the whole request and closes the socket without reading the answer.
+Real commits on real connections (``served`` in conftest: a database of its own, the app
+served by uvicorn on a free port in a thread), and a raw socket client that sends the whole
+request and closes the socket without reading the answer.
 """
 
 from __future__ import annotations
@@ -12,49 +12,15 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
-import uvicorn
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.visits.models import Visit
-from tests.conftest import committing_app, token_for
-from tests.fixtures import database
-from tests.fixtures.world import HOUSEHOLDS, World, build_world
-
-
-@pytest.fixture(scope="module")
-def served(template_db: str) -> Iterator[tuple[str, World, sessionmaker[Session]]]:
-    name = database.create_run_database(template_db)
-    engine = create_engine(database.url_for(name), pool_size=4)
-    try:
-        with Session(engine) as s, s.begin():
-            world = build_world(s)
-        app = committing_app(engine)
-        makers = sessionmaker(engine, expire_on_commit=False)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        try:
-            yield f"127.0.0.1:{port}", world, makers
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
-    finally:
-        engine.dispose()
-        database.drop_database(name)
+from tests.conftest import token_for
+from tests.fixtures.world import HOUSEHOLDS, World
 
 
 def _batch(world: World, n: int) -> bytes:
