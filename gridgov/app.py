@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -315,6 +317,7 @@ def api_router() -> APIRouter:
     from gridgov.auth.router import router as auth_router
     from gridgov.auth.router import users_router
     from gridgov.contacts.router import router as contacts_router
+    from gridgov.dashboard.router import router as dashboard_router
     from gridgov.hierarchy.router import router as hierarchy_router
     from gridgov.households.router import router as households_router
     from gridgov.imports.router import router as imports_router
@@ -339,15 +342,34 @@ def api_router() -> APIRouter:
         issues_router,
         notifications_router,
         audit_router,
+        dashboard_router,
     ):
         api.include_router(router)
     return api
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Background work of one API process: the dashboard rollup refresher (one at a time
+    across processes, by an advisory lock)."""
+    from gridgov.dashboard.rollups import Refresher
+
+    seconds = get_settings().dashboard.refresh_seconds
+    refresher = Refresher(seconds) if seconds > 0 else None
+    if refresher is not None:
+        refresher.start()
+    try:
+        yield
+    finally:
+        if refresher is not None:
+            refresher.stop()
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     app = FastAPI(
+        lifespan=lifespan,
         title="gridgov 网格治理",
         version="0.1.0",
         description="行政村党组织—网格—党员联系户 后端接口。错误统一为 application/problem+json。",

@@ -820,6 +820,12 @@ def jobs_run(limit: int = typer.Option(500, min=1, help="每次最多处理的�
             f"过期删除记录 {outcome.prune.tombstones} 条"
         )
         console.print(f"地图图层变更记录：压缩 {outcome.layer_changes_removed} 条")
+    if outcome.dashboard is not None and outcome.dashboard.ran:
+        d = outcome.dashboard
+        console.print(
+            f"看板汇总：处理变更记录 {d.notes} 条，重算 {d.periods} 个村·时段、"
+            f"{d.villages} 个村的现状（{d.seconds:.2f}s）"
+        )
 
 
 @jobs_app.command("serve")

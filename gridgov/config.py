@@ -209,6 +209,48 @@ class Open311Settings(BaseModel):
     coord_precision_m: float = Field(100.0, ge=0, le=100_000)
 
 
+class ScoreWeights(BaseModel):
+    """积分 of a member or grid for a period, from data only (never self-reported):
+    coverage × 100 × ``coverage`` + reported issues (at most ``issue_cap``) × ``issue_reported``
+    + issues closed on time × ``issue_on_time`` − overdue households × ``overdue``
+    − rejected (faked) visits × ``rejected_visit``."""
+
+    coverage: float = Field(1.0, ge=0, le=100)
+    issue_reported: float = Field(2.0, ge=0, le=100)
+    issue_cap: int = Field(10, ge=0, le=1000)
+    issue_on_time: float = Field(3.0, ge=0, le=100)
+    overdue: float = Field(2.0, ge=0, le=100)
+    rejected_visit: float = Field(5.0, ge=0, le=100)
+
+
+class WarningThresholds(BaseModel):
+    """三色预警 of a unit: red when any figure is past its red line, yellow past its yellow
+    line, else green. Shares are fractions of the unit's households."""
+
+    overdue_yellow: float = Field(0.10, ge=0, le=1)
+    overdue_red: float = Field(0.25, ge=0, le=1)
+    contact_yellow: float = Field(0.95, ge=0, le=1)  # households with a primary contact, below
+    contact_red: float = Field(0.85, ge=0, le=1)
+    # An open issue is yellow when less than this share of its SLA is left, red when overdue.
+    issue_due_soon_share: float = Field(0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WarningThresholds:
+        if self.overdue_yellow > self.overdue_red or self.contact_yellow < self.contact_red:
+            raise ValueError("dashboard warning thresholds: yellow must come before red")
+        return self
+
+
+class DashboardSettings(BaseModel):
+    """The township and county dashboards (README 看板)."""
+
+    # The API's background refresher recomputes noted rollups this often (0 = off; then
+    # `gridgov jobs run` keeps them current). Figures are at most this much behind.
+    refresh_seconds: float = Field(5.0, ge=0, le=3600)
+    scores: ScoreWeights = ScoreWeights()
+    warning: WarningThresholds = WarningThresholds()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGOV_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -225,6 +267,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     maps: MapSettings = MapSettings()
     open311: Open311Settings = Open311Settings()
+    dashboard: DashboardSettings = DashboardSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"

@@ -3,6 +3,15 @@
 from gridgov.audit.models import AuditEntry
 from gridgov.auth.models import ApiKey, LoginAttempt, RefreshToken, User
 from gridgov.contacts.models import Contact
+from gridgov.dashboard.models import (
+    DashDirty,
+    DashFlagPeriod,
+    DashIssuePeriod,
+    DashMemberPeriod,
+    DashMemberStatus,
+    DashStatus,
+    DashVisitPeriod,
+)
 from gridgov.db import Base
 from gridgov.gis.models import LayerChange
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
@@ -22,6 +31,13 @@ __all__ = [
     "Base",
     "CalendarDay",
     "Contact",
+    "DashDirty",
+    "DashFlagPeriod",
+    "DashIssuePeriod",
+    "DashMemberPeriod",
+    "DashMemberStatus",
+    "DashStatus",
+    "DashVisitPeriod",
     "DivisionCode",
     "Grid",
     "Household",

@@ -25,6 +25,9 @@ os.environ["GRIDGOV_AUTH__SCOPE_CACHE_SECONDS"] = "0"
 # Most tests write inside a transaction that is rolled back (no NOTIFY ever arrives): tiles ask
 # the database for layer versions, except in the tests of the listener.
 os.environ["GRIDGOV_MAPS__LISTEN_FOR_CHANGES"] = "false"
+# Dashboard rollups are refreshed by the tests themselves (gridgov.dashboard.rollups.refresh),
+# not by a background thread racing the rolled-back test transactions.
+os.environ["GRIDGOV_DASHBOARD__REFRESH_SECONDS"] = "0"
 
 
 @pytest.fixture(scope="session")

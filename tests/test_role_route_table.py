@@ -86,6 +86,7 @@ def path_values(world: World) -> dict[str, str]:
     """Path parameters filled with things that exist and lie in every world user's scope."""
     return {
         "code": VILLAGE_A,
+        "unit_code": GRID_A1,  # a grid: in every world user's scope
         "grid_id": str(world.grids[GRID_A1]),
         "household_id": str(world.households["A1-1"]),
         "member_id": str(world.members["党员甲"]),

@@ -1,7 +1,7 @@
 """The periodic work of every domain, for ``gridgov jobs run`` / ``gridgov jobs serve``:
-事件 escalations and reminders each pass; now and then, pruning of the sync change log and
-compaction of the map layers' change notes. Each
-part commits on its own and is safe to run in several processes at once."""
+事件 escalations and reminders and the dashboard rollups each pass; now and then, pruning of
+the sync change log and compaction of the map layers' change notes. Each part commits on its
+own and is safe to run in several processes at once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from gridgov.dashboard import rollups
 from gridgov.db import session_scope
 from gridgov.gis import service as gis_service
 from gridgov.issues import jobs as issue_jobs
@@ -25,17 +26,21 @@ class PassResult:
     issues: JobResult
     prune: sync_service.PruneResult | None
     layer_changes_removed: int | None = None
+    dashboard: rollups.RefreshResult | None = None
 
 
 def run_once(*, limit: int = 500, prune: bool = True) -> PassResult:
     issues = issue_jobs.run_once(limit=limit)
+    # After the escalations, so that the dashboards show them at once.
+    with session_scope() as session:
+        dashboard = rollups.refresh(session)
     if not prune:
-        return PassResult(issues, None)
+        return PassResult(issues, None, dashboard=dashboard)
     with session_scope() as session:
         pruned = sync_service.prune(session)
     with session_scope() as session:
         removed = gis_service.compact_changes(session)
-    return PassResult(issues, pruned, removed)
+    return PassResult(issues, pruned, removed, dashboard)
 
 
 def serve(interval_seconds: int, *, limit: int = 500) -> None:  # pragma: no cover - runs forever
