@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov import privacy
@@ -18,7 +18,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
-from gridgov.hierarchy.models import AdminUnit, Grid
+from gridgov.hierarchy.models import Grid
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
 CHILD_LEVEL = {"county": "township", "township": "village", "village": "grid", "grid": None}
@@ -105,25 +105,24 @@ def resolve(session: Session, scope: Scope, code: str) -> Node:
         return Node(
             "grid", grid.id, grid.code, grid.name, grid.county_code, (grid.village_id,), grid.id
         )
-    unit = session.scalar(
-        scope.select(AdminUnit).where(AdminUnit.code == code, AdminUnit.valid_to.is_(None))
-    )
-    if unit is None or scope.grid_bound:
+    if scope.grid_bound:
         raise NotFound(f"行政单位 {code} ")
-    if unit.level == "village":
-        villages: tuple[int, ...] = (unit.id,)
-    else:
-        villages = tuple(
-            session.scalars(
-                select(AdminUnit.id).where(
-                    AdminUnit.level == "village",
-                    AdminUnit.valid_to.is_(None),
-                    AdminUnit.code.like(f"{unit.code}%"),
-                    scope.where(AdminUnit),
-                )
-            )
-        )
-    return Node(unit.level, unit.id, unit.code, unit.name, unit.county_code, villages)
+    # One round trip: the unit and the villages under it, both within the caller's scope.
+    where, params = scope.sql("unit", "u")
+    village_scope, _ = scope.sql("unit", "v")
+    row = session.execute(
+        text(
+            "SELECT u.id, u.code, u.name, u.level, u.county_code,"
+            " CASE WHEN u.level = 'village' THEN ARRAY[u.id] ELSE ARRAY("
+            "  SELECT v.id FROM admin_units v WHERE v.level = 'village' AND v.valid_to IS NULL"
+            f"  AND v.code LIKE u.code || '%' AND {village_scope} ORDER BY v.id) END AS villages"
+            f" FROM admin_units u WHERE u.code = :code AND u.valid_to IS NULL AND {where}"
+        ),
+        {**params, "code": code},
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"行政单位 {code} ")
+    return Node(row.level, row.id, row.code, row.name, row.county_code, tuple(row.villages))
 
 
 def _ids(values: tuple[int, ...] | list[int]) -> str:
@@ -215,13 +214,55 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
                sum(i.rating_sum) FILTER (WHERE i.state = 'CLOSED')::int AS rating_sum
         FROM dash_issue_periods i
         WHERE {_rows_filter(node, "i", children=children)} AND {pf_i} GROUP BY 1
+    ), op AS (
+        -- Open issues now and how many are past (or near) their deadline: live, since the
+        -- issues table is small and deadlines move by the hour.
+        SELECT {_raw_key(node, "i") if children else "0"} AS k_op, count(*)::int AS open,
+               (count(*) FILTER (WHERE i.due_at < now() AND i.state <> 'ON_HOLD'))::int
+                   AS open_overdue,
+               (count(*) FILTER (WHERE i.due_at >= now() AND i.state <> 'ON_HOLD'
+                   AND i.due_at - now() < (i.due_at - i.sla_started_at) * :share))::int
+                   AS open_due_soon
+        FROM issues i WHERE i.village_id = ANY(CAST(:villages AS bigint[]))
+          AND (CAST(:grid_id AS bigint) IS NULL OR i.grid_id = :grid_id)
+          AND i.state NOT IN ({", ".join(f"'{s}'" for s in SETTLED_STATES)})
+        GROUP BY 1
     )
-    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
+    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is, op.k_op) AS key, st.*, vi.*, iss.*, op.*,
+           (SELECT min(refreshed_at) FROM dash_status a
+             WHERE a.village_id = ANY(CAST(:villages AS bigint[])) AND a.grid_id = -1) AS as_of
     FROM st FULL JOIN vi ON vi.k_vi = st.k_st
     FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
+    FULL JOIN op ON op.k_op = COALESCE(st.k_st, vi.k_vi, iss.k_is)
     """
-    params.update(villages=_ids(node.village_ids), grid_id=node.grid_id)
+    params.update(
+        villages=_ids(node.village_ids),
+        grid_id=node.grid_id,
+        share=get_settings().dashboard.warning.issue_due_soon_share,
+    )
     return sql, params
+
+
+# Settled: no longer counted as open (waiting for verification or closed, or void).
+SETTLED_STATES = (
+    "CLOSED",
+    "REJECTED",
+    "MERGED",
+    "CANCELLED",
+    "RESOLVED",
+    "SELF_RESOLVED",
+    "VERIFIED",
+)
+
+
+def _raw_key(node: Node, alias: str) -> str:
+    """The breakdown key over a raw table (visits, issues): child unit or grid (0: none)."""
+    return {
+        "county": f"(SELECT u.parent_id FROM admin_units u WHERE u.id = {alias}.village_id)",
+        "township": f"{alias}.village_id",
+        "village": f"COALESCE({alias}.grid_id, 0)",
+        "grid": "0",
+    }[node.level]
 
 
 def _ratio(num: int | None, den: int | None) -> float | None:
@@ -299,16 +340,7 @@ def _shape(row: dict[str, Any], households_visited: int | None) -> dict[str, Any
 
 def _range_households(session: Session, node: Node, p: Period, *, children: bool) -> dict[int, int]:
     """Distinct households with a counted visit in a custom range (not additive over days)."""
-    key = (
-        {
-            "county": "(SELECT u.parent_id FROM admin_units u WHERE u.id = v.village_id)",
-            "township": "v.village_id",
-            "village": "COALESCE(v.grid_id, 0)",
-            "grid": "0",
-        }[node.level]
-        if children
-        else "0"
-    )
+    key = _raw_key(node, "v") if children else "0"
     rows = session.execute(
         text(
             f"SELECT {key} AS key, count(DISTINCT v.household_id) FROM visits v"
@@ -327,64 +359,30 @@ def _range_households(session: Session, node: Node, p: Period, *, children: bool
     return {k: n for k, n in rows}
 
 
-def _open_issues(session: Session, node: Node, *, children: bool) -> dict[int, dict[str, int]]:
-    """Open issues now and how many are past their deadline (live: the issues table is small
-    and the deadline moves by the hour)."""
-    key = (
-        {
-            "county": "(SELECT u.parent_id FROM admin_units u WHERE u.id = i.village_id)",
-            "township": "i.village_id",
-            "village": "COALESCE(i.grid_id, 0)",
-            "grid": "0",
-        }[node.level]
-        if children
-        else "0"
-    )
-    share = get_settings().dashboard.warning.issue_due_soon_share
-    rows = session.execute(
-        text(
-            f"SELECT {key} AS key, count(*) AS open,"
-            " count(*) FILTER (WHERE i.due_at < now() AND i.state <> 'ON_HOLD') AS overdue,"
-            " count(*) FILTER (WHERE i.due_at >= now() AND i.state <> 'ON_HOLD'"
-            "  AND i.due_at - now() < (i.due_at - i.sla_started_at) * :share) AS due_soon"
-            " FROM issues i WHERE i.village_id = ANY(CAST(:villages AS bigint[]))"
-            " AND (CAST(:grid_id AS bigint) IS NULL OR i.grid_id = :grid_id)"
-            " AND i.state NOT IN ('CLOSED', 'REJECTED', 'MERGED', 'CANCELLED', 'RESOLVED',"
-            " 'SELF_RESOLVED', 'VERIFIED') GROUP BY 1"
-        ),
-        {"villages": _ids(node.village_ids), "grid_id": node.grid_id, "share": share},
-    ).mappings()
-    return {
-        r["key"]: {"open": r["open"], "overdue": r["overdue"], "due_soon": r["due_soon"]}
-        for r in rows
-    }
-
-
 def _figures(
     session: Session, node: Node, p: Period, *, children: bool
-) -> dict[int, dict[str, Any]]:
+) -> tuple[dict[int, dict[str, Any]], str | None]:
+    """Figures per key, and when the rollups they come from were computed."""
     sql, params = _figures_sql(node, p, children=children)
     rows = {r["key"]: dict(r) for r in session.execute(text(sql), params).mappings()}
     distinct = _range_households(session, node, p, children=children) if p.kind == "range" else None
-    open_now = _open_issues(session, node, children=children)
     out = {}
-    for key in set(rows) | set(open_now):
-        figures = _shape(rows.get(key, {}), None if distinct is None else distinct.get(key, 0))
-        issues_now = open_now.get(key, {"open": 0, "overdue": 0, "due_soon": 0})
-        figures["issues"].update(
-            open=issues_now["open"],
-            open_overdue=issues_now["overdue"],
-            open_due_soon=issues_now["due_soon"],
-        )
-        if issues_now["overdue"]:
+    as_of = None
+    for key, row in rows.items():
+        as_of = row["as_of"]
+        figures = _shape(row, None if distinct is None else distinct.get(key, 0))
+        issues_now = {k: row.get(k) or 0 for k in ("open", "open_overdue", "open_due_soon")}
+        figures["issues"].update(issues_now)
+        if issues_now["open_overdue"]:
             figures["warning"]["parts"]["issues"] = "red"
             figures["warning"]["colour"] = "red"
         else:
-            figures["warning"]["parts"]["issues"] = "yellow" if issues_now["due_soon"] else "green"
-            if issues_now["due_soon"] and figures["warning"]["colour"] == "green":
+            soon = bool(issues_now["open_due_soon"])
+            figures["warning"]["parts"]["issues"] = "yellow" if soon else "green"
+            if soon and figures["warning"]["colour"] == "green":
                 figures["warning"]["colour"] = "yellow"
         out[key] = figures
-    return out
+    return out, as_of.isoformat() if as_of else None
 
 
 def _empty() -> dict[str, Any]:
@@ -407,24 +405,9 @@ def summary(session: Session, scope: Scope, code: str, p: Period) -> dict[str, A
     """The node's figures for the period: contacts, visits (done, due, overdue, flagged),
     issues with the KPIs of /issues/kpis, the 三色预警."""
     node = resolve(session, scope, code)
-    figures = _figures(session, node, p, children=False).get(0) or _empty()
-    return {
-        "unit": _node_dict(node),
-        "period": p.as_dict(),
-        **figures,
-        "as_of": _as_of(session, node),
-    }
-
-
-def _as_of(session: Session, node: Node) -> str | None:
-    value = session.scalar(
-        text(
-            "SELECT min(refreshed_at) FROM dash_status"
-            " WHERE village_id = ANY(CAST(:v AS bigint[])) AND grid_id = -1"
-        ),
-        {"v": _ids(node.village_ids)},
-    )
-    return value.isoformat() if value else None
+    figures, as_of = _figures(session, node, p, children=False)
+    own = figures.get(0) or _empty()
+    return {"unit": _node_dict(node), "period": p.as_dict(), **own, "as_of": as_of}
 
 
 def children(session: Session, scope: Scope, code: str, p: Period) -> dict[str, Any]:
@@ -433,7 +416,7 @@ def children(session: Session, scope: Scope, code: str, p: Period) -> dict[str, 
     level = CHILD_LEVEL[node.level]
     if level is None:
         return {"unit": _node_dict(node), "period": p.as_dict(), "level": None, "items": []}
-    figures = _figures(session, node, p, children=True)
+    figures, _ = _figures(session, node, p, children=True)
     if level == "grid":
         rows = session.execute(
             text(
