@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from gridgov.dashboard import ledger
 from gridgov.dashboard import service as dashboard_service
@@ -20,6 +20,7 @@ from gridgov.dashboard.schemas import (
     Scores,
     Trend,
 )
+from gridgov.dashboard.service import Period
 from gridgov.deps import ReadScope, SessionDep
 from gridgov.inputs import IdPath
 
@@ -41,8 +42,11 @@ From = Annotated[date | None, Query(alias="from", description="自定义时段�
 To = Annotated[date | None, Query(alias="to", description="自定义时段截止日期（含）")]
 
 
-def _period(kind: str, on: date | None, start: date | None, end: date | None):
-    return dashboard_service.period(kind, on=on, start=start, end=end)
+def _period(period: Kind = "month", on: On = None, start: From = None, end: To = None) -> Period:
+    return dashboard_service.period(period, on=on, start=start, end=end)
+
+
+PeriodDep = Annotated[Period, Depends(_period)]
 
 
 @router.get(
@@ -52,13 +56,10 @@ def get_summary(
     unit_code: UnitCode,
     session: SessionDep,
     scope: ReadScope,
-    period: Kind = "month",
-    on: On = None,
-    start: From = None,
-    end: To = None,
+    period: PeriodDep,
 ) -> DashboardSummary:
     return DashboardSummary.model_validate(
-        dashboard_service.summary(session, scope, unit_code, _period(period, on, start, end))
+        dashboard_service.summary(session, scope, unit_code, period)
     )
 
 
@@ -71,13 +72,10 @@ def get_children(
     unit_code: UnitCode,
     session: SessionDep,
     scope: ReadScope,
-    period: Kind = "month",
-    on: On = None,
-    start: From = None,
-    end: To = None,
+    period: PeriodDep,
 ) -> DashboardChildren:
     return DashboardChildren.model_validate(
-        dashboard_service.children(session, scope, unit_code, _period(period, on, start, end))
+        dashboard_service.children(session, scope, unit_code, period)
     )
 
 
@@ -88,14 +86,9 @@ def get_flags(
     unit_code: UnitCode,
     session: SessionDep,
     scope: ReadScope,
-    period: Kind = "month",
-    on: On = None,
-    start: From = None,
-    end: To = None,
+    period: PeriodDep,
 ) -> FlagBreakdown:
-    return FlagBreakdown.model_validate(
-        dashboard_service.flags(session, scope, unit_code, _period(period, on, start, end))
-    )
+    return FlagBreakdown.model_validate(dashboard_service.flags(session, scope, unit_code, period))
 
 
 @router.get(
@@ -107,15 +100,10 @@ def get_issues(
     unit_code: UnitCode,
     session: SessionDep,
     scope: ReadScope,
-    period: Kind = "month",
-    on: On = None,
-    start: From = None,
-    end: To = None,
+    period: PeriodDep,
 ) -> IssueBreakdown:
     return IssueBreakdown.model_validate(
-        dashboard_service.issue_breakdown(
-            session, scope, unit_code, _period(period, on, start, end)
-        )
+        dashboard_service.issue_breakdown(session, scope, unit_code, period)
     )
 
 
@@ -170,12 +158,9 @@ def get_ledger(
     unit_code: UnitCode,
     session: SessionDep,
     scope: ReadScope,
-    period: Kind = "month",
-    on: On = None,
-    start: From = None,
-    end: To = None,
+    period: PeriodDep,
 ) -> Response:
-    body, filename = ledger.ledger(session, scope, unit_code, _period(period, on, start, end))
+    body, filename = ledger.ledger(session, scope, unit_code, period)
     return Response(
         body,
         media_type=XLSX,
