@@ -308,7 +308,9 @@ def demo(
     seed: int = typer.Option(7, help="随机种子（同一种子生成相同的县）"),
     if_empty: bool = typer.Option(False, "--if-empty", help="数据库已有数据时跳过"),
     visits: int | None = typer.Option(
-        None, "--visits", help="走访条数（默认按各户走访周期和党员习惯生成，约每户 4 条）"
+        None,
+        "--visits",
+        help="约多少条走访（默认每户 3 条；少于按周期应有的条数时，前几个月的记录更少）",
     ),
     issues: int | None = typer.Option(None, "--issues", help="事件数（默认每 75 户 1 件）"),
     activity: bool = typer.Option(

@@ -64,7 +64,7 @@ def load_activity(
     progress: Progress | None = None,
 ) -> ActivitySummary:
     """Write the year before ``today`` (default: China's date now) into a freshly loaded
-    county. ``visits``: about this many visits (default: what the schedules and habits give);
+    county. ``visits``: about this many visits (default: three per household);
     ``issues``: this many issues (default: one per 50 households)."""
     report = progress or (lambda stage, done, total: None)
     summary = ActivitySummary()

@@ -7,7 +7,7 @@ due times on the county's working calendar with its 调休 days). Then every ste
 may take it (the grid member at grid level, the village secretary, the township, the county),
 so the timeline, deadlines, holds, ratings and KPIs are what the service computes. The
 ``escalate_overdue`` job runs at the simulated minute an open issue passes its escalation
-time, as ``gridgov jobs serve`` would have; the last month's daily job passes and a final one
+time, as ``gridgov jobs serve`` would have; the last fortnight's daily job passes and a final one
 at the end write the reminders (站内提醒) of those days.
 
 Each issue draws its fate when it is reported — most are accepted, assigned, handled,
@@ -386,6 +386,22 @@ def load_issues(
     store: BlobStore,
     report: Progress,
 ) -> IssueSummary:
+    with calendar.reused(session):
+        return _load_issues(
+            session, people, year, seed=seed, count=count, store=store, report=report
+        )
+
+
+def _load_issues(
+    session: Session,
+    people: People,
+    year: Year,
+    *,
+    seed: int,
+    count: int | None,
+    store: BlobStore,
+    report: Progress,
+) -> IssueSummary:
     timer = time.perf_counter()
     sim = _Sim(session, people, year, seed)
     summary = sim.summary
@@ -556,7 +572,7 @@ def load_issues(
 
     timer = time.perf_counter()
     # The reminders of the last month's mornings and of the end (what inboxes hold now).
-    for d in range(max(0, year.days - 30), year.days):
+    for d in range(max(0, year.days - 14), year.days):
         issue_jobs.run_pass(session, now=_at(year.day(d), 8.5))
     issue_jobs.run_pass(session, now=year.end)
     if photos:

@@ -84,8 +84,8 @@ def load_demo(
     """Generate (unless given) and load a county; raises RuleViolation if any rule fails.
 
     ``activity``: also the year up to ``today`` (``gridgov.demo.activity``): contacts and
-    their changes, accounts, about ``visits`` visits, ``issues`` issues (defaults: what the
-    schedules give; one issue per 75 households)."""
+    their changes, accounts, about ``visits`` visits, ``issues`` issues (defaults:
+    three per household; one issue per 75 households)."""
     report = progress or (lambda stage, done, total: None)
     timer = time.perf_counter()
     if county is None:

@@ -43,7 +43,7 @@ from gridgov.errors import DomainError
 
 Progress = Callable[[str, int, int], None]
 
-HANDOVER_SHARE = 0.003  # of households: a contact handed over to another member in the year
+HANDOVER_SHARE = 0.002  # of households: a contact handed over to another member in the year
 LEAVE_SHARE = 0.005  # of members: moved away, transferred, died
 REMOVE_SHARE = 0.001  # of households: moved out, merged, the last member died
 WEAK_SHARE = 0.02  # of villages: a weak organization (软弱涣散) — visits lapse, issues linger

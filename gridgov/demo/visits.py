@@ -497,6 +497,7 @@ def tiny_jpeg(comment: str) -> bytes:
 
 # -- the pipeline -----------------------------------------------------------------------------
 
+VISITS_PER_HOUSEHOLD = 3  # default size: about this many visits per household in the year
 ADOPTION_DAYS = 120  # the app taken up over the first months: a share of visits logged grows
 ADOPTION_FLOOR = 0.25  # from this on the first day to all of them after ADOPTION_DAYS
 
@@ -568,6 +569,12 @@ def load_visits(
             member_id in people.fakers, year.days,
         )  # fmt: skip
     activity = [year.activity(year.day(d)) for d in range(year.days)]
+    if target is None:
+        households = session.scalar(
+            text("SELECT count(*) FROM households WHERE county_code = :c"),
+            {"c": people.county_code},
+        )
+        target = VISITS_PER_HOUSEHOLD * (households or 0)
     rate, adoption = 1.0, ADOPTION_DAYS
     if target is not None:
         rate, adoption = _calibrate(
