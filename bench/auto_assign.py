@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     with bench_database(keep=args.keep) as url:
         with timed("generate and load the demo county"), session_scope() as session:
             summary = load_demo(
-                session, households=args.households, seed=args.seed, with_users=False
+                session,
+                households=args.households,
+                seed=args.seed,
+                with_users=False,
+                activity=False,
             )
         return run(url, args, summary.county_code)
 

@@ -143,7 +143,7 @@ def load_areas(county) -> None:
         party_orgs=[],
     )
     with session_scope() as session:
-        load_demo(session, county=areas_only, with_users=False)
+        load_demo(session, county=areas_only, with_users=False, activity=False)
 
 
 def copy_households(url: str, county) -> None:

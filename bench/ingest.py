@@ -108,7 +108,7 @@ def load_county(households: int, seed: int) -> None:
     from gridgov.demo.load import load_demo
 
     with session_scope() as session:
-        load_demo(session, households=households, seed=seed)
+        load_demo(session, households=households, seed=seed, activity=False)
 
 
 def clone_users(url: str, n: int) -> list[str]:

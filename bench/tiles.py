@@ -88,7 +88,7 @@ def load(households: int) -> str:
     from gridgov.demo.load import load_demo
 
     with timed(f"load demo county ({households:,} households)"), session_scope() as session:
-        summary = load_demo(session, households=households)
+        summary = load_demo(session, households=households, activity=False)
     return summary.county_code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import time
 from pathlib import Path
 from typing import Any
 
@@ -306,8 +307,18 @@ def demo(
     households: int = typer.Option(150_000, help="户数"),
     seed: int = typer.Option(7, help="随机种子（同一种子生成相同的县）"),
     if_empty: bool = typer.Option(False, "--if-empty", help="数据库已有数据时跳过"),
+    visits: int | None = typer.Option(
+        None,
+        "--visits",
+        help="约多少条走访（默认每户 3 条；少于按周期应有的条数时，前几个月的记录更少）",
+    ),
+    issues: int | None = typer.Option(None, "--issues", help="事件数（默认每 75 户 1 件）"),
+    activity: bool = typer.Option(
+        True, "--activity/--no-activity", help="是否生成截至今天一年的联系户、走访和事件"
+    ),
 ) -> None:
-    """生成并导入一个演示县（乡镇、村、网格、户、党员，以及每个角色一个用户）。"""
+    """生成并导入一个演示县（乡镇、村、网格、户、党员，以及每个角色一个用户），
+    以及截至今天一年的活动：联系户及其变动、网格员账号、走访（含核验与审核）、事件办理。"""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -337,7 +348,19 @@ def demo(
                     tasks[stage] = bar.add_task(stage, total=max(total, 1))
                 bar.update(tasks[stage], completed=done, total=max(total, 1))
 
-            summary = load_demo(session, households=households, seed=seed, progress=progress)
+            started = time.perf_counter()
+            summary = load_demo(
+                session,
+                households=households,
+                seed=seed,
+                progress=progress,
+                activity=activity,
+                visits=visits,
+                issues=issues,
+            )
+            summary.seconds["commit"] = -time.perf_counter()
+        summary.seconds["commit"] += time.perf_counter()
+        summary.seconds["total"] = time.perf_counter() - started
     table = Table(title=f"演示县 {summary.county_name}（{summary.county_code}）")
     for key in ("乡镇", "村", "待勘界村", "网格", "户", "其中不在网格内", "党员"):
         table.add_column(key, justify="right")
@@ -356,26 +379,95 @@ def demo(
         )
     )
     console.print(table)
+    if summary.activity is not None:
+        _print_activity(summary.activity)
     console.print("耗时：" + "，".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items()))
     _print_demo_users(DEMO_PASSWORD)
 
 
+REVIEW_LABELS = {
+    "clean": "无异常",
+    "pending": "待审核",
+    "accepted": "审核通过",
+    "rejected": "审核驳回",
+}
+STATE_LABELS = {
+    "REPORTED": "已上报",
+    "ACCEPTED": "已立案",
+    "ASSIGNED": "已派遣",
+    "IN_PROGRESS": "处置中",
+    "ON_HOLD": "延期中",
+    "RETURNED": "已退回",
+    "REWORK": "返工",
+    "RESOLVED": "已处置",
+    "SELF_RESOLVED": "自行处置",
+    "VERIFIED": "已核查",
+    "CLOSED": "已结案",
+    "REJECTED": "不予受理",
+    "MERGED": "已合并",
+    "CANCELLED": "已撤销",
+}
+
+
+def _print_activity(a: Any) -> None:
+    """What the demo's year holds: contacts, visits by review state, issues by state."""
+    from rich.table import Table
+
+    table = Table(title=f"一年的活动（{a.start} 至 {a.today}）")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    ended = "、".join(f"{k} {v}" for k, v in a.contacts_ended.items())
+    rows = [
+        ("联系户记录（全部 / 在联）", f"{a.contacts} / {a.contacts_active}"),
+        ("已结束的联系（按原因）", ended or "0"),
+        ("交接 / 党员离开 / 户注销", f"{a.handovers} / {a.members_left} / {a.households_removed}"),
+        ("当前无主要联系人的户", str(a.uncovered)),
+        ("账号（网格员、村、乡镇、县）", str(a.users)),
+        ("薄弱村 / 弄虚作假的党员", f"{a.weak_villages} / {a.fakers}"),
+        ("走访", str(a.visits)),
+    ]
+    rows += [(f"  {REVIEW_LABELS.get(k, k)}", str(v)) for k, v in a.visits_by_review.items()]
+    rows.append(("  核验标记", "、".join(f"{k} {v}" for k, v in a.visits_by_flag.items())))
+    rows.append(("照片", str(a.attachments)))
+    rows.append(("事件（办理步骤 / 超时自动上报）", f"{a.issues}（{a.issue_transitions} / "
+                 f"{a.issues_escalated_by_job}）"))  # fmt: skip
+    rows += [(f"  {STATE_LABELS.get(k, k)}", str(v)) for k, v in a.issues_by_state.items()]
+    levels = {1: "网格", 2: "村", 3: "乡镇", 4: "县"}
+    rows.append(
+        ("  按层级", "、".join(f"{levels[k]}级 {v}" for k, v in sorted(a.issues_by_level.items())))
+    )
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+
+
 def _print_demo_users(password: str) -> None:
     from rich.table import Table
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from gridgov.auth.models import User
     from gridgov.auth.permissions import ROLE_LABELS, Role
     from gridgov.db import session_scope
 
     with session_scope() as session:
-        users = session.scalars(select(User).order_by(User.id).limit(20)).all()
+        named = ["county", "township", "village", "grid", "gis", "auditor"]
+        users = session.scalars(
+            select(User).where(User.username.in_(named)).order_by(User.id)
+        ).all()
+        others = session.scalar(
+            select(func.count()).select_from(User).where(User.username.notin_(named))
+        )
         table = Table(title=f"演示用户（密码均为 {password}）")
         table.add_column("用户名")
         table.add_column("角色")
         for user in users:
             table.add_row(user.username, f"{user.role}（{ROLE_LABELS[Role(user.role)]}）")
     console.print(table)
+    if others:
+        console.print(
+            f"另有 {others} 个演示账号（同一密码）：联户党员 m<县代码><序号>（网格员，"
+            "关联党员），村书记 v<村代码>，乡镇 t<乡镇代码>，县 c<县代码>-2。"
+        )
 
 
 # -- imports ------------------------------------------------------------------------------------

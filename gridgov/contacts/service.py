@@ -969,9 +969,13 @@ def auto_assign(
     same_hamlet: bool = True,
     balance: bool = True,
     progress: Progress | None = None,
+    on: date | None = None,
 ) -> Plan:
     """Plan (and with ``mode="apply"`` write, all or nothing) the primary contacts of every
-    household of a village, township or county that has none, or of all of them (rebalance)."""
+    household of a village, township or county that has none, or of all of them (rebalance).
+
+    ``on``: the day the applied plan takes effect (default today; a back-dated plan, as a
+    single assignment's ``valid_from`` may be, never one in the future)."""
     report = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -999,17 +1003,23 @@ def auto_assign(
     if mode == "apply":
         start = time.perf_counter()
         report("write", 0, 1)
-        apply_plan(session, scope, plan, county_code=unit.county_code)
+        apply_plan(session, scope, plan, county_code=unit.county_code, on=on)
         report("write", 1, 1)
         seconds["write"] = time.perf_counter() - start
     plan.seconds = {k: round(v, 3) for k, v in seconds.items()}
     return plan
 
 
-def apply_plan(session: Session, scope: Scope, plan: Plan, *, county_code: str) -> None:
-    """End what the plan ends and insert its pairs: two statements in one transaction."""
+def apply_plan(
+    session: Session, scope: Scope, plan: Plan, *, county_code: str, on: date | None = None
+) -> None:
+    """End what the plan ends and insert its pairs: two statements in one transaction, dated
+    ``on`` (default today)."""
     batch = uuid.uuid4()
-    on = today()
+    if on is None:
+        on = today()
+    elif on > today():
+        raise RuleViolation([FieldError(["on"], "生效日期不能晚于今天", "valid_from_in_future")])
     try:
         with session.begin_nested():
             if plan.ended:

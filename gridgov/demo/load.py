@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth import service as auth_service
 from gridgov.dashboard import rollups
 from gridgov.db import raw_connection
+from gridgov.demo.activity import ActivitySummary, load_activity
 from gridgov.demo.generate import DemoCounty, generate_county
 from gridgov.errors import RuleViolation
 from gridgov.hierarchy import service as hierarchy_service
@@ -24,6 +26,7 @@ from gridgov.hierarchy.models import AdminUnit
 from gridgov.hierarchy.rules import AreaRow
 from gridgov.households import service as households_service
 from gridgov.households.service import HouseholdRow
+from gridgov.visits.storage import BlobStore
 
 DEMO_PASSWORD = "gridgov-demo-2026"
 
@@ -42,6 +45,7 @@ class DemoSummary:
     outside_grid: int = 0
     members: int = 0
     users: list[tuple[str, str, str]] = field(default_factory=list)  # username, role, bound to
+    activity: ActivitySummary | None = None  # the year of contacts, visits and issues
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,8 +76,17 @@ def load_demo(
     progress: Progress | None = None,
     county: DemoCounty | None = None,
     with_users: bool = True,
+    activity: bool = True,
+    visits: int | None = None,
+    issues: int | None = None,
+    today: date | None = None,
+    store: BlobStore | None = None,
 ) -> DemoSummary:
-    """Generate (unless given) and load a county; raises RuleViolation if any rule fails."""
+    """Generate (unless given) and load a county; raises RuleViolation if any rule fails.
+
+    ``activity``: also the year up to ``today`` (``gridgov.demo.activity``): contacts and
+    their changes, accounts, about ``visits`` visits, ``issues`` issues (defaults:
+    three per household; one issue per 75 households)."""
     report = progress or (lambda stage, done, total: None)
     timer = time.perf_counter()
     if county is None:
@@ -183,6 +196,14 @@ def load_demo(
     session.execute(
         text("ANALYZE admin_units; ANALYZE grids; ANALYZE households; ANALYZE party_members")
     )
+    if activity:
+        summary.activity = load_activity(
+            session, code, seed=seed, visits=visits, issues=issues, today=today, store=store,
+            progress=progress,
+        )  # fmt: skip
+        for key in ("contacts", "visits_write", "visits_flags", "visits_review", "issues"):
+            summary.seconds[key] = summary.activity.seconds.get(key, 0.0)
+        summary.seconds["visits_plan"] = summary.activity.seconds.get("visits_plan", 0.0)
     timer = time.perf_counter()
     rollups.refresh(session)  # the dashboards have figures from the first request on
     summary.seconds["dashboard"] = time.perf_counter() - timer

@@ -8,6 +8,8 @@ T" counts only time inside working days' working hours.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -82,8 +84,25 @@ class WorkCalendar:
         return total.total_seconds() / 3600
 
 
+_REUSE = "gridgov.issues.calendars"
+
+
+@contextmanager
+def reused(session: Session) -> Iterator[None]:
+    """Inside this block ``load`` reads each county's calendar once per session: for bulk work
+    that does not change ``calendar_days`` meanwhile (the demo loader's year of issues)."""
+    session.info[_REUSE] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_REUSE, None)
+
+
 def load(session: Session, county_code: str) -> WorkCalendar:
     """The county's calendar: national rows, each overridden by the county's row of that day."""
+    memo = session.info.get(_REUSE)
+    if memo is not None and county_code in memo:
+        return memo[county_code]
     rows = session.execute(
         select(CalendarDay.day, CalendarDay.kind, CalendarDay.county_code)
         .where(CalendarDay.county_code.in_([NATIONAL, county_code]))
@@ -93,9 +112,12 @@ def load(session: Session, county_code: str) -> WorkCalendar:
     for day, kind, _ in rows:
         kinds[day] = kind
     settings = get_settings().issues
-    return WorkCalendar(
+    cal = WorkCalendar(
         holidays=frozenset(d for d, k in kinds.items() if k == "holiday"),
         workdays=frozenset(d for d, k in kinds.items() if k == "workday"),
         start_hour=settings.workday_start_hour,
         end_hour=settings.workday_end_hour,
     )
+    if memo is not None:
+        memo[county_code] = cal
+    return cal

@@ -10,7 +10,7 @@ from gridgov.demo.load import load_demo
 
 def test_small_demo_county_loads_through_the_rules(session):
     county = generate_county(households=3000, seed=3, townships=3, villages=12, grids=80)
-    summary = load_demo(session, county=county, with_users=False)
+    summary = load_demo(session, county=county, with_users=False, activity=False)
     assert (summary.townships, summary.villages) == (3, 12)
     # Two more villages registered before their boundary (the QA layer lists them).
     assert summary.villages_without_boundary == 2
