@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_HOUSEHOLDS ?= 150000
 
-.PHONY: install db migrate demo run test bench lint schemas clean
+.PHONY: install db browser migrate demo run test bench lint schemas vendor clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 db:
 	bash deploy/bootstrap-postgis.sh
 
+# Debian's Chromium for the browser tests of /dashboard/ (apt only when /usr/bin/chromium is missing).
+browser:
+	bash deploy/bootstrap-browser.sh
+
 migrate: install db
 	$(BIN)/gridgov db upgrade
 
@@ -30,7 +34,7 @@ demo: migrate
 run: demo
 	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
 
-test: install db
+test: install db browser
 	$(BIN)/python -m pytest
 
 bench: install db
@@ -42,6 +46,11 @@ lint: install
 
 schemas: install
 	$(BIN)/gridgov schemas
+
+# Refresh the vendored MapLibre GL JS and ECharts of /dashboard/ from the npm registry (needs npm;
+# `make run` never does): see gridgov/static/vendor/README.md.
+vendor:
+	bash deploy/vendor-js.sh
 
 clean:
 	rm -rf $(VENV) var

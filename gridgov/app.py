@@ -389,6 +389,10 @@ def create_app() -> FastAPI:
     app.include_router(open311_router)
     app.include_router(exports_router)
     app.include_router(qa_router)
+    # The web dashboard page (/dashboard/): HTML and static files, not part of the OpenAPI.
+    from gridgov.dashboard import page
+
+    page.install(app)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

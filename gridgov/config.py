@@ -249,6 +249,9 @@ class DashboardSettings(BaseModel):
     refresh_seconds: float = Field(5.0, ge=0, le=3600)
     scores: ScoreWeights = ScoreWeights()
     warning: WarningThresholds = WarningThresholds()
+    # The web page's optional 天地图 basemap (a browser key from lbs.tianditu.gov.cn). Unset,
+    # the page loads nothing from outside the server; set, its CSP also allows *.tianditu.gov.cn.
+    tianditu_key: str | None = Field(None, pattern=r"^[A-Za-z0-9]{8,128}$")
 
 
 class Settings(BaseSettings):
