@@ -430,3 +430,12 @@ def test_township_user_in_the_browser(
     finally:
         http.close()
         context.close()
+
+
+def test_tianditu_key_reaches_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridgov.config import get_settings
+
+    monkeypatch.setattr(get_settings().dashboard, "tianditu_key", "0123456789abcdef0123")
+    html = dashboard_page.render()
+    assert "&quot;tianditu_key&quot;: &quot;0123456789abcdef0123&quot;" in html
+    assert "https://*.tianditu.gov.cn" in dashboard_page.csp()
