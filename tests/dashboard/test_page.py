@@ -222,6 +222,7 @@ def _api(http: httpx.Client, headers: dict[str, str], path: str, **params: Any) 
 
 def _click_map(page: Any, lon: float, lat: float) -> None:
     """A real mouse click on the map canvas where (lon, lat) is drawn."""
+    page.locator("#map").scroll_into_view_if_needed()
     point = page.evaluate("([lon, lat]) => dashboard.map.project([lon, lat])", [lon, lat])
     box = page.locator("#map canvas").bounding_box()
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
@@ -356,6 +357,23 @@ def test_township_user_in_the_browser(
         page.screenshot(path=str(tmp_path / "dashboard-household.png"))
         page.click("#drawer-close")
 
+        # ... and from a household's point on the map (zoomed in, points are not clustered).
+        lon, lat = POSITION["A1-3"]
+        page.evaluate(
+            "([lon, lat]) => new Promise(done => { dashboard.map.once('idle', done);"
+            " dashboard.map.jumpTo({center: [lon, lat], zoom: 15}); })",
+            [lon, lat],
+        )
+        _click_map(page, lon, lat)
+        page.wait_for_selector("#household-timeline")
+        other = _api(http, headers, f"/api/v1/households/{world.households['A1-3']}/file")
+        assert (
+            page.text_content("#drawer [data-field='head_name']")
+            == (other["household"]["head_name"])
+        )
+        assert page.locator("#household-timeline li[data-kind='visit']").count() == 1
+        page.click("#drawer-close")
+
         # Breadcrumbs lead back up; the period selector changes every panel.
         page.click(f"#crumbs a[data-code='{TOWN_A}']")
         _ready(page, TOWN_A)
@@ -412,3 +430,12 @@ def test_township_user_in_the_browser(
     finally:
         http.close()
         context.close()
+
+
+def test_tianditu_key_reaches_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridgov.config import get_settings
+
+    monkeypatch.setattr(get_settings().dashboard, "tianditu_key", "0123456789abcdef0123")
+    html = dashboard_page.render()
+    assert "&quot;tianditu_key&quot;: &quot;0123456789abcdef0123&quot;" in html
+    assert "https://*.tianditu.gov.cn" in dashboard_page.csp()

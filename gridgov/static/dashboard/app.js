@@ -417,7 +417,8 @@ async function renderHouseholds(code, level) {
       h('td', {}, h('button', { type: 'button', class: 'link', dataset: { household: hh.id }, onclick: () => openHousehold(hh.id) }, '一户一档')),
     ),
   );
-  $('households').replaceChildren(h('thead', {}, head), h('tbody', {}, rows));
+  const more = page.next ? h('caption', { class: 'muted small' }, `仅显示前 ${page.items.length} 户；地图上点击住户可查看其余住户的档案`) : null;
+  $('households').replaceChildren(...(more ? [more] : []), h('thead', {}, head), h('tbody', {}, rows));
   $('households-card').hidden = false;
 }
 

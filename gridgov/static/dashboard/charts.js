@@ -152,6 +152,7 @@ export function issueCategories(breakdown) {
       { name: '按类别', type: 'bar', xAxisIndex: 0, yAxisIndex: 0, data: cats.map((r) => r.issues), itemStyle: { color: '#1976d2' } },
       { name: '按层级', type: 'bar', xAxisIndex: 1, yAxisIndex: 1, data: levels.map((r) => r.issues), itemStyle: { color: '#6a1b9a' } },
     ],
+    graphic: cats.length ? [] : [{ type: 'text', left: 'center', top: 'middle', style: { text: '本期没有事件', fill: '#888' } }],
   });
 }
 

@@ -71,7 +71,8 @@ function style(config) {
     fill('townships', 'townships', 0),
     fill('villages', 'villages', 0),
     fill('grids', 'grids', 0),
-    line('grids', 'grids', '#7c8a7c', 0.8),
+    // Thousands of grids at county zoom: faint there, full strength from zoom 12.
+    line('grids', 'grids', '#7c8a7c', 0.8, { paint: { 'line-color': '#7c8a7c', 'line-width': 0.8, 'line-opacity': ['interpolate', ['linear'], ['zoom'], 9, 0.3, 12, 1] } }),
     line('villages', 'villages', '#4d6b53', 1.4),
     line('townships', 'townships', '#24452c', 2.4),
     {
