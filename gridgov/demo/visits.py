@@ -27,6 +27,7 @@ villages leave many waiting.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import uuid
@@ -49,6 +50,7 @@ from gridgov.visits.storage import BlobStore
 Progress = Callable[[str, int, int], None]
 
 FLAG_CHUNK = 20_000
+COPY_ROWS = 200_000
 METRES_PER_DEG_LAT = 111_320.0
 
 NOTES = (
@@ -597,19 +599,29 @@ def load_visits(
     conn = raw_connection(session)
     total = len(members)
     report("走访：写入", 0, total)
-    written = 0
-    with conn.cursor().copy(
-        "COPY visits (client_uuid, content_hash, county_code, village_id, grid_id, household_id, "
-        "member_id, user_id, visited_at, received_at, geom, accuracy_m, method, notes, needs, "
-        "attachment_ids) FROM STDIN"
-    ) as copy:
+
+    def generated() -> Iterator[tuple[Any, ...]]:
         for n, (member_id, mlon, mlat, periods) in enumerate(members):
             member_rng = rng(seed, "visits", n)
-            for row in writer.rows(member_id, (mlon, mlat), periods, habits[member_id], member_rng):
-                copy.write_row(row)
-                written += 1
+            yield from writer.rows(member_id, (mlon, mlat), periods, habits[member_id], member_rng)
             if n % 500 == 0:
                 report("走访：写入", n, total)
+
+    # One COPY per COPY_ROWS rows: each statement stays well within the statement timeout.
+    written = 0
+    rows = generated()
+    while True:
+        before = written
+        with conn.cursor().copy(
+            "COPY visits (client_uuid, content_hash, county_code, village_id, grid_id, "
+            "household_id, member_id, user_id, visited_at, received_at, geom, accuracy_m, "
+            "method, notes, needs, attachment_ids) FROM STDIN"
+        ) as copy:
+            for row in itertools.islice(rows, COPY_ROWS):
+                copy.write_row(row)
+                written += 1
+        if written - before < COPY_ROWS:
+            break
     report("走访：写入", total, total)
     summary.visits = written
     if writer.attachments:
