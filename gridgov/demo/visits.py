@@ -515,11 +515,12 @@ def _histogram(
     habits: dict[int, _Habit],
     activity: list[float],
     seed: int,
+    rate: float = 1.0,
 ) -> list[int]:
-    """Visits per day of the year at the natural rate, before the adoption ramp."""
+    """Visits per day of the year at ``rate``, before the adoption ramp."""
     counts = [0] * len(activity)
     for rank, (m, _, _, periods) in enumerate(members):
-        for d, _ in _schedule(rng(seed, "count", rank), habits[m], periods, activity, 1.0, None):
+        for d, _ in _schedule(rng(seed, "count", rank), habits[m], periods, activity, rate, None):
             counts[d] += 1
     return counts
 
@@ -582,6 +583,17 @@ def load_visits(
         rate, adoption = _calibrate(
             target, _histogram(members, habits, activity, seed), len(activity)
         )
+        for _ in range(3):
+            # Visiting more often is not linear (at most one visit a day, seasons, the year's
+            # end): count again at the rate found and correct it.
+            if rate <= 1.0:
+                break
+            ramp = _ramp(adoption, len(activity))
+            counts = _histogram(members, habits, activity, seed, rate)
+            got = sum(c * w for c, w in zip(counts, ramp, strict=True))
+            if abs(got - target) < 0.01 * target:
+                break
+            rate *= target / max(got, 1.0)
     ramp = _ramp(adoption, len(activity))
     neighbours: dict[int, list[tuple[int, int, float, float]]] = {}
     for _, _, _, periods in members:
