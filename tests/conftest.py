@@ -132,6 +132,21 @@ def committing_app(engine: Engine) -> Any:
 
 
 @pytest.fixture
+def cli_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Session:
+    """The CLI's session_scope() hands out the test's session. Its commit is a savepoint (all
+    rolled back after the test), so a later failed request does not undo the CLI's work."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def scope() -> Iterator[Session]:
+        yield session
+        session.commit()
+
+    monkeypatch.setattr("gridgov.db.session_scope", scope)
+    return session
+
+
+@pytest.fixture
 def app(session: Session):
     from gridgov.app import create_app
 

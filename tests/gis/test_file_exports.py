@@ -189,20 +189,6 @@ def test_short_names_unique_and_short():
 # -- gridgov export -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_session(session, monkeypatch):
-    """The CLI's session_scope() hands out the test's session (rolled back afterwards)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def scope():
-        yield session
-        session.flush()
-
-    monkeypatch.setattr("gridgov.db.session_scope", scope)
-    return session
-
-
 def test_cli_export_uses_the_same_service(cli_session, tmp_path: Path):
     from typer.testing import CliRunner
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import pytest
 import shapely
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -16,19 +13,6 @@ from tests.fixtures.world import COUNTY, VILLAGE_C
 from tests.imports.conftest import csv_bytes, feature, geojson_bytes
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_session(session, monkeypatch):
-    """The CLI's session_scope() hands out the test's session (rolled back afterwards)."""
-
-    @contextmanager
-    def scope():
-        yield session
-        session.flush()
-
-    monkeypatch.setattr("gridgov.db.session_scope", scope)
-    return session
 
 
 def test_households_dry_run_then_errors(cli_session, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from contextlib import contextmanager
 from typing import Any
 
 import openpyxl
@@ -67,20 +66,6 @@ def post(client, url, headers, name, blob, **form):
 
 def gcj02(geom: shapely.Geometry) -> shapely.Geometry:
     return transform_geometry(geom, CoordSys.wgs84, CoordSys.gcj02)
-
-
-@pytest.fixture
-def cli_session(session, monkeypatch):
-    """The CLI's session_scope() hands out the test's session; its commit is a savepoint (all
-    rolled back after the test), so a later failed request does not undo the CLI's work."""
-
-    @contextmanager
-    def scope():
-        yield session
-        session.commit()
-
-    monkeypatch.setattr("gridgov.db.session_scope", scope)
-    return session
 
 
 @pytest.fixture
