@@ -95,21 +95,25 @@ def load(households: int) -> str:
 def create_admin(county: str) -> dict[str, str]:
     from datetime import timedelta
 
+    from sqlalchemy import text
+
     from gridgov.auth import security
     from gridgov.auth.service import create_user
     from gridgov.db import session_scope
 
     with session_scope() as session:
-        user = create_user(
-            session,
-            None,
-            username="bench_tiles",
-            password="bench-tiles-pass",
-            role="county_admin",
-            display_name="瓦片基准",
-            unit_code=county,
-        )
-        user_id = user.id
+        # A kept database (--reuse) already has the user.
+        user_id = session.scalar(text("SELECT id FROM users WHERE username = 'bench_tiles'"))
+        if user_id is None:
+            user_id = create_user(
+                session,
+                None,
+                username="bench_tiles",
+                password="bench-tiles-pass",
+                role="county_admin",
+                display_name="瓦片基准",
+                unit_code=county,
+            ).id
     token, _ = security.encode(
         {"sub": str(user_id), "typ": "access", "role": "county_admin"}, timedelta(hours=6)
     )

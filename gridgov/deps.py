@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, APIKeyQuery, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -73,7 +74,7 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_scope(
+async def get_scope(
     session: SessionDep,
     request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -81,7 +82,10 @@ def get_scope(
 ) -> Scope:
     """The caller's scope. The credential is verified on every request (an access token's
     signature and expiry); which scope it stands for is remembered for a few seconds
-    (``gridgov.auth.cache``), so map clients' bursts of tiles cost no query for it."""
+    (``gridgov.auth.cache``), so map clients' bursts of tiles cost no query for it.
+
+    async: a remembered scope is a check in hand, not worth a trip through the thread pool;
+    only a scope to look up goes there (it queries the database)."""
     credential = token or header_key or query_api_key(request)
     if not credential:
         raise Unauthenticated()
@@ -94,11 +98,16 @@ def get_scope(
         key = f"u:{claims['sub']}"
     scope = SCOPES.get(key)
     if scope is None:
-        user = get_current_user(session, request, token, header_key)
-        scope = scope_for(session, user)
+        scope = await run_in_threadpool(_look_up_scope, session, request, token, header_key)
         SCOPES.put(key, scope)
     request.state.user = scope.username
     return scope
+
+
+def _look_up_scope(
+    session: Session, request: Request, token: str | None, header_key: str | None
+) -> Scope:
+    return scope_for(session, get_current_user(session, request, token, header_key))
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]
