@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov import privacy
+from gridgov.auth.cache import ScopeCache
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
@@ -97,7 +98,32 @@ def period(
 def resolve(session: Session, scope: Scope, code: str) -> Node:
     """The unit or grid ``code`` if the caller's scope holds it (a grid member: only its
     grid), else NotFound — the same answer for unknown and out of scope."""
-    # The row by its code, then the scope checked in hand: no id list travels to the server.
+    # The row by its code (remembered like scopes: a few seconds, forgotten on any hierarchy
+    # write), then the scope checked in hand: no id list travels to the server.
+    found = NODES.get(code)
+    if found is None:
+        found = _node_by_code(session, code)
+        if found is not None:
+            NODES.put(code, found)
+    if found is None or not _holds(scope, found):
+        raise NotFound(f"{'网格' if len(code) == 15 else '行政单位'} {code} ")
+    return found
+
+
+def _holds(scope: Scope, node: Node) -> bool:
+    """A grid member holds only its grid; others their subtree's units and its grids."""
+    if scope.grid_bound:
+        return node.grid_id is not None and node.grid_id == scope.grid_id
+    if node.grid_id is not None:
+        return scope.covers_village(node.village_ids[0])
+    return scope.covers_unit(node.id)
+
+
+NODES: ScopeCache[Node] = ScopeCache()
+CHILDREN: ScopeCache[list[tuple[int, str | None, str]]] = ScopeCache()
+
+
+def _node_by_code(session: Session, code: str) -> Node | None:
     if len(code) == 15:
         grid = session.execute(
             text(
@@ -106,16 +132,11 @@ def resolve(session: Session, scope: Scope, code: str) -> Node:
             ),
             {"code": code},
         ).one_or_none()
-        held = grid is not None and (
-            grid.id == scope.grid_id if scope.grid_bound else scope.covers_village(grid.village_id)
-        )
-        if grid is None or not held:
-            raise NotFound(f"网格 {code} ")
+        if grid is None:
+            return None
         return Node(
             "grid", grid.id, grid.code, grid.name, grid.county_code, (grid.village_id,), grid.id
         )
-    if scope.grid_bound:
-        raise NotFound(f"行政单位 {code} ")
     row = session.execute(
         text(
             "SELECT id, code, name, level, county_code FROM admin_units"
@@ -123,8 +144,8 @@ def resolve(session: Session, scope: Scope, code: str) -> Node:
         ),
         {"code": code},
     ).one_or_none()
-    if row is None or not scope.covers_unit(row.id):
-        raise NotFound(f"行政单位 {code} ")
+    if row is None:
+        return None
     # A township's or county's villages are only looked up where raw rows are read (a custom
     # range's distinct households, 积分): its own figures are its total rows.
     villages = (row.id,) if row.level == "village" else ()
@@ -450,31 +471,32 @@ def children(session: Session, scope: Scope, code: str, p: Period) -> dict[str, 
     if level is None:
         return {"unit": _node_dict(node), "period": p.as_dict(), "level": None, "items": []}
     figures, _ = _figures(session, node, p, children=True)
-    if level == "grid":
-        rows = session.execute(
-            text(
-                "SELECT id, code, name FROM grids WHERE village_id = :v AND valid_to IS NULL"
-                " ORDER BY code"
-            ),
-            {"v": node.id},
-        ).all()
-        members = [(r.id, r.code, r.name) for r in rows]
-        if 0 in figures:
-            members.append((0, None, "未入网格"))
-    else:
-        rows = session.execute(
-            text(
-                "SELECT id, code, name FROM admin_units WHERE parent_id = :p AND valid_to IS NULL"
-                " AND level = :level ORDER BY code"
-            ),
-            {"p": node.id, "level": level},
-        ).all()
-        members = [(r.id, r.code, r.name) for r in rows if scope.covers_unit(r.id)]
+    members = _children_of(session, node, level)
+    if level == "grid" and 0 in figures:
+        members = [*members, (0, None, "未入网格")]
+    if level != "grid":
+        members = [m for m in members if scope.covers_unit(m[0])]
     items = [
         {"code": c, "name": n, "level": level, **(figures.get(i) or _empty())}
         for i, c, n in members
     ]
     return {"unit": _node_dict(node), "period": p.as_dict(), "level": level, "items": items}
+
+
+def _children_of(session: Session, node: Node, level: str) -> list[tuple[int, str | None, str]]:
+    """(id, code, name) of the node's current children (remembered like the nodes)."""
+    found = CHILDREN.get(node.code)
+    if found is None:
+        sql = (
+            "SELECT id, code, name FROM grids WHERE village_id = :p AND valid_to IS NULL"
+            if level == "grid"
+            else "SELECT id, code, name FROM admin_units WHERE parent_id = :p"
+            " AND valid_to IS NULL AND level = :level"
+        )
+        rows = session.execute(text(sql + " ORDER BY code"), {"p": node.id, "level": level})
+        found = [(r.id, r.code, r.name) for r in rows]
+        CHILDREN.put(node.code, found)
+    return found
 
 
 def flags(session: Session, scope: Scope, code: str, p: Period) -> dict[str, Any]:
