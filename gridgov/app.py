@@ -374,6 +374,9 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="行政村党组织—网格—党员联系户 后端接口。错误统一为 application/problem+json。",
         generate_unique_id_function=operation_id,
+        # /docs and /redoc are the site's own pages (gridgov/site): FastAPI's load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     from gridgov.gis.router import exports_router, qa_router, tiles_router
     from gridgov.gis.router import router as ogc_router
@@ -391,8 +394,11 @@ def create_app() -> FastAPI:
     app.include_router(qa_router)
     # The web dashboard page (/dashboard/): HTML and static files, not part of the OpenAPI.
     from gridgov.dashboard import page
+    from gridgov.site import pages as site_pages
 
     page.install(app)
+    # The home page /, the API docs /docs and /redoc, with their vendored assets.
+    site_pages.install(app)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

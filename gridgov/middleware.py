@@ -383,7 +383,7 @@ _COMMON = [
 ]
 # JSON, tiles, files: never rendered as a page, so nothing may load from them.
 _CSP_DATA = b"default-src 'none'; frame-ancestors 'none'"
-# HTML pages (OGC landing/items, /docs with its Swagger UI from a CDN): no framing, no plugins,
+# HTML pages without a policy of their own (OGC landing/items): no framing, no plugins,
 # no base or form hijack; their own scripts and styles keep working.
 _CSP_HTML = b"frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
 # Answers holding personal data and files made for download: no copy kept by any cache.
