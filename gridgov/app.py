@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -127,8 +128,36 @@ def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
     return {"loc": list(err.get("loc", [])), "msg": msg, "code": kind}
 
 
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def media_refusal(request: Request) -> str | None:
+    """Why the route could not read this request's body — not JSON for a JSON body, not a form
+    for a form — or None. FastAPI takes such a body as bytes (or an empty form) and reports a
+    puzzling "应为对象" or "缺少必填字段": answered as 415 instead. Only after the route's
+    dependencies ran, so a caller without the role still gets 403 first (and 401 comes from
+    the request guard before any body is read)."""
+    from fastapi import params
+
+    field = getattr(request.scope.get("route"), "body_field", None)
+    if field is None:
+        return None
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    given = f"（收到：{media[:100]}）" if media else "（未声明 Content-Type）"
+    if isinstance(field.field_info, params.Form):
+        if media not in _FORMS:
+            return f"请求体须为表单，{' 或 '.join(_FORMS)}{given}"
+    elif media != "application/json" and not media.endswith("+json"):
+        return "请求体须为 JSON，Content-Type: application/json" + given
+    return None
+
+
 async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refusal = media_refusal(request)
+    if refusal is not None:
+        return problem(415, code="unsupported_media_type", title="不支持的内容类型", detail=refusal)
     items = [_validation_item(e) for e in exc.errors()]
     return problem(
         422,
@@ -148,20 +177,61 @@ _HTTP_TITLES = {
     406: "不支持的响应格式",
     413: "请求体过大",
     415: "不支持的内容类型",
+    416: "请求的范围无效",
     429: "请求过于频繁",
 }
+
+# Framework-level refusals (Starlette's routing and static files, FastAPI's body reading,
+# python-multipart) carry English words: each answers with a Chinese ``detail`` instead.
+_HTTP_DETAILS = {
+    400: "请求无法解析",
+    401: "请先登录",
+    403: "无权访问",
+    406: "无法按请求的格式（Accept）作答",
+    413: "请求体过大",
+    415: "不支持该请求体格式（Content-Type）",
+    416: "请求的范围（Range）超出内容",
+    429: "请求过于频繁，请稍后再试",
+}
+_FRAMEWORK_DETAILS = [
+    ("There was an error parsing the body", "请求体无法解析"),
+    ("Missing boundary in multipart", "multipart 请求缺少 boundary"),
+    ("The Content-Disposition header field", "multipart 的每一部分都须有 name"),
+    ("Too many files", "上传的文件过多"),
+    ("Too many fields", "表单字段过多"),
+    ("Part exceeded maximum size", "表单字段过长"),
+]
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def http_detail(request: Request, status: int, detail: Any, headers: dict[str, str]) -> str:
+    """The Chinese ``detail`` of a framework-level error: ours are kept, English is replaced."""
+    text_ = detail if isinstance(detail, str) else ""
+    if _CHINESE.search(text_):
+        return text_
+    path = request.url.path[:200]
+    if status == 404:
+        return f"地址 {path} 不存在（接口说明见 /docs）"
+    if status == 405:
+        allowed = "、".join(m.strip() for m in headers.get("Allow", "").split(",") if m.strip())
+        detail_ = f"地址 {path} 不支持 {request.method} 请求"
+        return detail_ + (f"，可用：{allowed}" if allowed else "")
+    for english, chinese in _FRAMEWORK_DETAILS:
+        if text_.startswith(english):
+            return chinese
+    return _HTTP_DETAILS.get(status, "请求无法处理")
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = _HTTP_TITLES.get(exc.status_code, "请求无法处理")
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    headers = dict(getattr(exc, "headers", None) or {})
     return problem(
         exc.status_code,
         code=f"http_{exc.status_code}",
         title=title,
-        detail=detail,
-        headers=getattr(exc, "headers", None),
+        detail=http_detail(request, exc.status_code, exc.detail, headers),
+        headers=headers or None,
     )
 
 

@@ -115,6 +115,7 @@ def test_assets_answer_with_their_types(plain_client: TestClient) -> None:
     missing = plain_client.get("/site/nothing.js")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["detail"] == "地址 /site/nothing.js 不存在（接口说明见 /docs）"
 
 
 def test_vendored_versions_are_the_ones_served() -> None:
