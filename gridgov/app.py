@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridgov import errors
 from gridgov.config import get_settings
 from gridgov.logging import configure_logging, request_id_var
-from gridgov.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
+from gridgov.middleware import CorsMiddleware, RequestGuardMiddleware, SecurityHeadersMiddleware
 from gridgov.ops.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 log = logging.getLogger("gridgov.http")
@@ -482,8 +482,11 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
     # Outermost last: request id and access log around everything, security headers on every
-    # answer (the guard's own 401/413/422 included), the guard before any body is read.
+    # answer (the guard's own 401/413/422 included), CORS around the guard (a preflight has no
+    # token; a page elsewhere must be able to read the guard's 401), the guard before any body
+    # is read.
     app.add_middleware(RequestGuardMiddleware, fastapi_app=app)
+    app.add_middleware(CorsMiddleware, fastapi_app=app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, fastapi_app=app)
     return app

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -209,6 +210,41 @@ class Open311Settings(BaseModel):
     coord_precision_m: float = Field(100.0, ge=0, le=100_000)
 
 
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+class CorsSettings(BaseModel):
+    """Browsers on other origins — a county's web map, a portal — calling the API, the tiles,
+    OGC and Open311 (gridgov/middleware.py ``CorsMiddleware``). Off by default: no origin is
+    allowed and no CORS header is ever sent. ``["*"]`` allows every origin (safe enough: the
+    API authenticates by header, never by cookie, so a page elsewhere holds no credential of
+    its visitor's), otherwise exact origins such as ``https://map.example.gov.cn``."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    # How long a browser may keep a preflight's answer.
+    max_age_seconds: int = Field(600, ge=0, le=86_400)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for origin in value:
+            origin = origin.strip().lower()
+            if origin == "*":
+                out.append(origin)
+                continue
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"cors.allow_origins: {origin!r} is not an origin (scheme://host[:port], "
+                    "no path, no trailing slash) nor *"
+                )
+            out.append(origin)
+        return out
+
+    def allows(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin.lower() in self.allow_origins
+
+
 class ScoreWeights(BaseModel):
     """积分 of a member or grid for a period, from data only (never self-reported):
     coverage × 100 × ``coverage`` + reported issues (at most ``issue_cap``) × ``issue_reported``
@@ -271,6 +307,7 @@ class Settings(BaseSettings):
     maps: MapSettings = MapSettings()
     open311: Open311Settings = Open311Settings()
     dashboard: DashboardSettings = DashboardSettings()
+    cors: CorsSettings = CorsSettings()
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str = "http://127.0.0.1:8000"
