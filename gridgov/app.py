@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -128,6 +128,15 @@ def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
     return {"loc": list(err.get("loc", [])), "msg": msg, "code": kind}
 
 
+OPEN311_PREFIX = "/open311/"
+
+
+def open311_error(request: Request, status: int, description: str) -> Response:
+    from gridgov.issues.open311_router import error_response
+
+    return error_response(request.url.path, status, description)
+
+
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
@@ -153,12 +162,18 @@ def media_refusal(request: Request) -> str | None:
     return None
 
 
-async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     refusal = media_refusal(request)
     if refusal is not None:
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_error(request, 415, refusal)
         return problem(415, code="unsupported_media_type", title="不支持的内容类型", detail=refusal)
     items = [_validation_item(e) for e in exc.errors()]
+    if request.url.path.startswith(OPEN311_PREFIX):  # Open311 clients read their own shape
+        where = "；".join(f"{i['loc'][-1]}：{i['msg']}" for i in items[:5] if i["loc"])
+        detail = f"请求参数不正确：{where}" if where else "请求参数不正确"
+        return open311_error(request, 400, detail)
     return problem(
         422,
         code="validation_error",
@@ -222,10 +237,15 @@ def http_detail(request: Request, status: int, detail: Any, headers: dict[str, s
     return _HTTP_DETAILS.get(status, "请求无法处理")
 
 
-async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = _HTTP_TITLES.get(exc.status_code, "请求无法处理")
     headers = dict(getattr(exc, "headers", None) or {})
+    if request.url.path.startswith(OPEN311_PREFIX):
+        detail = http_detail(request, exc.status_code, exc.detail, headers)
+        answer = open311_error(request, exc.status_code, detail)
+        answer.headers.update(headers)
+        return answer
     return problem(
         exc.status_code,
         code=f"http_{exc.status_code}",

@@ -49,6 +49,10 @@ BODY_LIMITS: dict[tuple[str, str], Callable[[Settings], int]] = {
     ("PATCH", "/api/v1/units/{code}"): lambda s: s.limits.geometry_body_max_bytes,
     ("POST", "/api/v1/grids"): lambda s: s.limits.geometry_body_max_bytes,
     ("PATCH", "/api/v1/grids/{grid_id}"): lambda s: s.limits.geometry_body_max_bytes,
+    # An Open311 report with its photos (multipart ``media``).
+    ("POST", "/open311/v2/requests.{fmt}"): lambda s: (
+        s.open311.media_max_files * s.visits.attachment_max_bytes + MULTIPART_SLACK
+    ),
 }
 
 PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
