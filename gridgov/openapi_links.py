@@ -185,6 +185,14 @@ def _issue_links(prefix: str) -> list[Link]:
     ]
 
 
+_PHOTO = [
+    Link(
+        "GetAttachment",
+        "visits-get_attachment",
+        "取回该照片",
+        {"attachment_id": "$request.path.attachment_id"},
+    )
+]
 _IMPORT_JOB = [Link("GetImport", "imports-get_import", "导入进度与报告", _id("/job_id", "job_id"))]
 
 
@@ -242,6 +250,7 @@ LINKS: dict[tuple[str, str], list[Link]] = {
             body="$request.body",
         ),
     ],
+    ("issues-report_issue", "200"): _issue_links(""),  # a resubmission: the stored issue
     ("issues-get_issue", "200"): _issue_links("")[1:],
     ("issues-transition_issue", "200"): _issue_links(""),
     ("issues-list_issues", "200"): _issue_links("/items/0"),
@@ -262,14 +271,8 @@ LINKS: dict[tuple[str, str], list[Link]] = {
     ("imports-import_units", "202"): _IMPORT_JOB,
     ("imports-import_households", "201"): _IMPORT_JOB,
     ("imports-import_households", "202"): _IMPORT_JOB,
-    ("visits-put_attachment", "201"): [
-        Link(
-            "GetAttachment",
-            "visits-get_attachment",
-            "取回该照片",
-            {"attachment_id": "$request.path.attachment_id"},
-        )
-    ],
+    ("visits-put_attachment", "201"): _PHOTO,
+    ("visits-put_attachment", "200"): _PHOTO,
     ("notifications-list_notifications", "200"): [
         Link(
             "ReadNotification",
