@@ -21,6 +21,7 @@ from gridgov import errors
 from gridgov.config import get_settings
 from gridgov.logging import configure_logging, request_id_var
 from gridgov.middleware import CorsMiddleware, RequestGuardMiddleware, SecurityHeadersMiddleware
+from gridgov.openapi_links import with_links
 from gridgov.ops.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 log = logging.getLogger("gridgov.http")
@@ -493,7 +494,7 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_problems(default_openapi())
+            app.openapi_schema = with_links(with_problems(default_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -186,16 +186,31 @@ async def get_bbox(
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
 
 
-async def get_page_params(
-    limit: Annotated[int | None, Query(ge=1, description="每页条数")] = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
-) -> tuple[int, str | None]:
+# The maximum is a setting (GRIDGOV_LIMITS__PAGE_MAX), so the OpenAPI document states it in
+# words rather than as a fixed ``maximum``; above it is a 422 naming the field, never a shorter
+# page than asked for without a word.
+PAGE_LIMIT_RULE = "至多 GRIDGOV_LIMITS__PAGE_MAX 条（默认 1000），超过时 422 limit_too_large"
+
+
+def checked_limit(limit: int | None, default: int) -> int:
+    """``limit`` if within the page maximum, ``default`` (capped by it) if not given."""
     limits = get_settings().limits
-    if limit is not None and limit > limits.page_max:
+    if limit is None:
+        return min(default, limits.page_max)
+    if limit > limits.page_max:
         raise PayloadInvalid(
             [FieldError(["query", "limit"], f"每页最多 {limits.page_max} 条", "limit_too_large")]
         )
-    return (limit or limits.page_default, cursor)
+    return limit
+
+
+async def get_page_params(
+    limit: Annotated[
+        int | None, Query(ge=1, description=f"每页条数（默认 100；{PAGE_LIMIT_RULE}）")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
+) -> tuple[int, str | None]:
+    return (checked_limit(limit, get_settings().limits.page_default), cursor)
 
 
 PageDep = Annotated[tuple[int, str | None], Depends(get_page_params)]

@@ -43,6 +43,7 @@ MULTIPART_SLACK = 1024 * 1024
 BODY_LIMITS: dict[tuple[str, str], Callable[[Settings], int]] = {
     ("POST", "/api/v1/visits/batch"): lambda s: s.limits.visit_batch_max_bytes,
     ("PUT", "/api/v1/attachments/{attachment_id}"): lambda s: s.visits.attachment_max_bytes,
+    ("POST", "/api/v1/imports/units"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/imports/boundaries"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/imports/households"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/units"): lambda s: s.limits.geometry_body_max_bytes,
