@@ -226,6 +226,8 @@ def get_tile(
     )
     # private: the tile depends on who asks (their scope); revalidate so edits show at once.
     headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
+    if result.cache is not None:  # which answers came from the tile cache (benchmarks count it)
+        headers["X-Tile-Cache"] = result.cache
     if result.status == 200:
         return Response(result.body, media_type=MVT, headers=headers)
     return Response(status_code=result.status, headers=headers)

@@ -46,6 +46,8 @@ class Tile:
     status: int  # 200 with a body, 204 empty, 304 not modified
     etag: str
     body: bytes = b""
+    # "hit": answered from this process's cache; "miss": rendered for this request; None: 304.
+    cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def tile(
         return Tile(304, etag)
     cache = get_cache()
     body = cache.get(etag)
+    hit = body is not None
     if body is None:
         minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
         span = maxx - minx
@@ -177,7 +180,7 @@ def tile(
         )
         body = bytes(session.execute(text(sql), params).scalar_one() or b"")
         cache.put(etag, body)
-    return Tile(200 if body else 204, etag, body)
+    return Tile(200 if body else 204, etag, body, "hit" if hit else "miss")
 
 
 def tilejson(session: Session, scope: Scope, layer_id: str, base: str) -> dict[str, Any]:
