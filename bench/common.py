@@ -185,13 +185,15 @@ class Samples:
         return f"{min(self.seconds):.2f}–{max(self.seconds):.2f}"
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, to: Console | None = None
+) -> None:
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(str(v) for v in row))
-    console.print(table)
+    (to or console).print(table)
 
 
 def print_facts(title: str, facts: dict[str, Any]) -> None:

@@ -192,6 +192,12 @@ class MapSettings(BaseModel):
     # Keep the layers' data versions in memory by LISTENing for their changes (one connection
     # per process); off: every tile asks the database (gridgov/gis/versions.py).
     listen_for_changes: bool = True
+    # Rendered tiles kept in each process's LRU (gridgov/gis/tiles.py), capped by the memory
+    # they take: bodies, keys and per-entry overhead. 0 turns the cache off: every tile request
+    # renders its tile (an honest uncached benchmark). 16 MiB: an idle process holds ~210 MB
+    # and a 1,000,000-point GeoPackage export ~55 MB more at its peak, so a full cache still
+    # leaves it under the 300 MB bound of tests/gis/test_export_memory.py (32 MiB did not).
+    tile_cache_bytes: int = Field(16 * 1024 * 1024, ge=0, le=4 * 1024**3)
 
 
 class SyncSettings(BaseModel):

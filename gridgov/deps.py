@@ -19,12 +19,12 @@ from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope, scope_for
 from gridgov.config import get_settings
-from gridgov.db import get_session
+from gridgov.db import request_session
 from gridgov.errors import FieldError, Forbidden, PayloadInvalid, Unauthenticated
 from gridgov.geo import CoordSys
 
 # scope="function": the transaction commits when the handler returns, before the response goes.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[Session, Depends(request_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 

@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session
 from gridgov.config import get_settings
 from gridgov.contacts import queries as contact_queries
 from gridgov.contacts.service import limits_for
+from gridgov.gis import queries as gis_queries
+from gridgov.gis.layers import GRID_FIGURES
 from gridgov.households.validation import ORDINARY_INTERVAL_DAYS
 from gridgov.visits.service import intervals_for
 
@@ -195,6 +197,12 @@ LEFT JOIN LATERAL (
 ) AS last ON true
 WHERE h.village_id = ANY(CAST(:villages AS bigint[])) AND h.removed_at IS NULL
 """
+
+# What the grids map layer reads from dash_status (gridgov.gis.layers.GRIDS).
+GRID_FIGURES_SQL = (
+    "SELECT grid_id, households, with_primary FROM dash_status"
+    " WHERE village_id = ANY(CAST(:v AS bigint[])) AND grid_id > 0 ORDER BY grid_id"
+)
 
 STATUS_SQL = f"""
 WITH hh AS MATERIALIZED ({HOUSEHOLD_DUE}),
@@ -443,8 +451,10 @@ def _refresh_status(session: Session, day: date) -> tuple[int, list[str]]:
         )
     ):
         by_county.setdefault(county, []).append(village_id)
+    moved = False
     for county, villages in by_county.items():
         ids = "{" + ",".join(map(str, sorted(villages))) + "}"
+        before = session.execute(text(GRID_FIGURES_SQL), {"v": ids}).all()
         session.execute(
             text("DELETE FROM dash_status WHERE village_id = ANY(CAST(:v AS bigint[]))"), {"v": ids}
         )
@@ -463,6 +473,11 @@ def _refresh_status(session: Session, day: date) -> tuple[int, list[str]]:
             **contact_queries.limit_params(limits_for(county)),
         }
         session.execute(text(STATUS_SQL), params)
+        moved = moved or session.execute(text(GRID_FIGURES_SQL), {"v": ids}).all() != before
+    if moved:
+        # The grids map layer shows these counts: its tiles change version (and re-render) only
+        # when a count did, not on every refresh (visits alone never move them).
+        session.execute(text(gis_queries.NOTE_CHANGE_SQL), {"table": GRID_FIGURES})
     return sum(len(v) for v in by_county.values()), sorted(by_county)
 
 

@@ -27,12 +27,11 @@ from xml.sax.saxutils import escape
 
 import nanoarrow as na
 import numpy as np
-import pyogrio
-import pyogrio.raw
 import shapely
 from openpyxl import Workbook
 
 from gridgov.cells import safe_cell
+from gridgov.gdal import pyogrio
 from gridgov.geo import CoordSys, convert
 from gridgov.gis import queries
 from gridgov.gis.layers import Layer, Prop
@@ -43,12 +42,22 @@ CHUNK = 96 * 1024  # bytes per chunk streamed out: under glibc's mmap threshold 
 # bounded by it, not by the export's size).
 FILE_BATCH = 1_000
 
-# GDAL builds a GeoPackage's R-tree at the end of the session, by default in a RAM buffer of up
-# to hundreds of MB; with 0 it goes through its temporary on-disk path. Measured on 1,000,000
-# points: the server's peak RSS 285 → 246 MB, the export time unchanged (±0.4 s). The
-# environment may still choose otherwise.
+# GDAL builds a GeoPackage's R-tree on a thread of its own while the features are written.
+# Within OGR_GPKG_MAX_RAM_USAGE_RTREE bytes (GDAL counts ~40 a feature) it builds it in memory
+# and writes it once at the end. Past that budget (and with 0, which this module used to set to
+# save ~25 MB per million points) it inserts every feature into an SQLite R-tree in a temporary
+# database attached to the file's connection, in one transaction that keeps that database
+# locked; closing the file, GDAL runs `DROP TABLE IF EXISTS ogr_empty_table`, which looks into
+# every attached database, finds the temporary one locked and naps in SQLite's busy handler
+# (1, 2, 5 … 100 ms) until its 5 s SQLITE_BUSY_TIMEOUT is spent: 59 clock_nanosleep calls,
+# 5.0 s of a 150,000-point export's 6.4 s asleep, and the R-tree itself built several times
+# slower. 48 MiB keeps exports of up to ~1.2 M features in memory (measured: a 1,000,000-point
+# export needs 36–40 MB by GDAL's count, ~30 MB more peak RSS than the on-disk path, and leaves
+# room for the tile cache within the 300 MB bound of tests/gis/test_export_memory.py). The value
+# is in bytes (with "500MB" GDAL still takes the on-disk path). The environment may override it.
+RTREE_RAM_BYTES = 48 * 1024 * 1024
 if "OGR_GPKG_MAX_RAM_USAGE_RTREE" not in os.environ:
-    pyogrio.set_gdal_config_options({"OGR_GPKG_MAX_RAM_USAGE_RTREE": "0"})
+    pyogrio.set_gdal_config_options({"OGR_GPKG_MAX_RAM_USAGE_RTREE": str(RTREE_RAM_BYTES)})
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"  # numerically the same as WGS84 at this precision; declared on request
 

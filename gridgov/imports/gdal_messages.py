@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-import pyogrio
+from gridgov.gdal import pyogrio
 
 CE_WARNING, CE_FAILURE = 2, 3
 _HANDLER_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_char_p)

@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
-import pyogrio.errors
-import pyogrio.raw
 import shapely
 
 from gridgov.errors import FieldError, PayloadTooLarge, RuleViolation, UnsupportedMedia
+from gridgov.gdal import pyogrio
 from gridgov.geo import CoordSys, GeoProblem, check_coordinates, convert, transform_geometry
 from gridgov.geo.crs import resolve_crs, transformer_to_wgs84
 from gridgov.geo.validity import parse_problem, validity_problems

@@ -98,7 +98,7 @@ def test_login_rate_limit(client, session: Session):
 
 
 def test_failed_logins_commit_through_the_real_session(engine):
-    """The app's own get_session (no test override): a failed login's 401 still commits."""
+    """The app's own request_session (no test override): a failed login's 401 still commits."""
     from fastapi.testclient import TestClient
 
     from gridgov.app import create_app

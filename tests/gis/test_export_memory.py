@@ -1,4 +1,5 @@
-"""An export of 1,000,000 household points keeps the real server's memory flat (< 300 MB RSS).
+"""An export of 1,000,000 household points keeps the real server's memory flat (< 300 MB RSS),
+also with its tile cache full (GRIDGOV_MAPS__TILE_CACHE_BYTES at its default).
 
 The server runs as it does in production (uvicorn in a subprocess) against its own cloned
 database, so its resident set is measured alone, sampled every 50 ms from /proc while the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -18,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from gridgov.geo.tiles import tiles_covering
 from tests.conftest import token_for
 from tests.fixtures.database import (
     ADMIN_URL,
@@ -39,6 +43,7 @@ from tests.fixtures.database import (
 
 POINTS = 1_000_000
 RSS_LIMIT = 300 * 1024 * 1024
+LATTICE = (111.0, 26.0, 111.999, 26.999)  # the points' extent (SEED_SQL)
 COUNTY = "439901"
 VILLAGE = "439901001001"
 GRID = "439901001001001"
@@ -89,12 +94,15 @@ def _seed(dbname: str) -> None:
         # triggers; a million sync_changes rows would only slow the load down.
         conn.execute("SET session_replication_role = replica")
         # The export reads households by primary key only; building the other indexes over a
-        # million rows (two spatial, a GIN on tags) costs more than the rest of the load.
+        # million rows (two spatial, a GIN on tags) while loading costs more than the rest.
         conn.execute(
             "DROP INDEX ix_households_geom, ix_households_geom_3857, ix_households_tags,"
             " ix_households_county_code, ix_households_grid_id, ix_households_village_id"
         )
         conn.execute(SEED_SQL)
+        # The tile index, built once over the loaded points (a sorted GiST build takes seconds):
+        # the warm-cache test renders thousands of tiles, each a full scan without it.
+        conn.execute("CREATE INDEX ix_households_geom_3857 ON households USING gist (geom_3857)")
         conn.execute("ANALYZE households")
 
 
@@ -253,3 +261,37 @@ def test_gpkg_export_of_a_million_points_keeps_rss_flat(server: Server):
             indexed = db.execute("SELECT count(*) FROM rtree_households_geom").fetchone()
         assert indexed == (POINTS,)
     assert peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MB exporting gpkg"
+
+
+def _cache_metrics(server: Server) -> dict[str, float]:
+    text = httpx.get(server.base_url + "/metrics", timeout=10).text
+    found = re.findall(r'^gridgov_tile_cache_(\w+)\{pid="\d+"\} (\S+)$', text, re.M)
+    return {name.removesuffix("_total"): float(value) for name, value in found}
+
+
+def _fill_tile_cache(server: Server) -> dict[str, float]:
+    """Household tiles (points from z14 on, no clusters) over the whole lattice, zoom after
+    zoom, until the server's tile cache has evicted: it is then full to its cap."""
+    with httpx.Client(base_url=server.base_url, headers=server.headers, timeout=60) as client:
+
+        def get(url: str) -> None:
+            assert client.get(url).status_code in (200, 204)
+
+        with ThreadPoolExecutor(4) as pool:
+            for z in (14, 15, 16):
+                urls = [f"/tiles/households/{z}/{x}/{y}.mvt" for x, y in tiles_covering(LATTICE, z)]
+                for start in range(0, len(urls), 500):
+                    list(pool.map(get, urls[start : start + 500]))
+                    stats = _cache_metrics(server)
+                    if stats["evictions"] > 0:
+                        return stats
+    raise AssertionError(f"the tile cache never filled: {stats}")
+
+
+def test_gpkg_export_with_the_tile_cache_full_stays_within_the_bound(server: Server):
+    stats = _fill_tile_cache(server)
+    assert stats["max_bytes"] > 0, "the default must keep a tile cache"
+    assert stats["bytes"] > 0.95 * stats["max_bytes"] and stats["bytes"] <= stats["max_bytes"]
+    print(f"tile cache full: {stats['entries']:.0f} tiles, {stats['bytes'] / 2**20:.1f} MB")
+    peak, _, _ = _download(server, "/api/v1/exports/households.gpkg")
+    assert peak < RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MB exporting gpkg, tile cache full"
