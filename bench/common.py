@@ -74,7 +74,7 @@ def _raise_on_sigterm(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def bench_database(*, keep: bool = False) -> Iterator[str]:
+def bench_database(*, keep: bool = False, reuse: str | None = None) -> Iterator[str]:
     """A fresh migrated PostGIS database owned by the app role; gridgov points at it.
 
     Yields the SQLAlchemy URL. The previous ``GRIDGOV_DB__*`` environment and gridgov's cached
@@ -82,15 +82,17 @@ def bench_database(*, keep: bool = False) -> Iterator[str]:
     """
     from gridgov import migrate
 
-    name = f"gridgov_bench_{os.getpid()}_{int(time.time()) % 100_000:05d}"
+    name = reuse or f"gridgov_bench_{os.getpid()}_{int(time.time()) % 100_000:05d}"
+    keep = keep or reuse is not None
     saved = {k: os.environ.get(k) for k in ("GRIDGOV_DB__URL", "GRIDGOV_DB__STATEMENT_TIMEOUT_MS")}
     previous_handler = signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    with _admin() as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(APP_USER)
+    if reuse is None:
+        with _admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(APP_USER)
+                )
             )
-        )
     try:
         with psycopg.connect(_url(name, _superuser()), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -183,13 +185,15 @@ class Samples:
         return f"{min(self.seconds):.2f}–{max(self.seconds):.2f}"
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, to: Console | None = None
+) -> None:
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(str(v) for v in row))
-    console.print(table)
+    (to or console).print(table)
 
 
 def print_facts(title: str, facts: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridgov import errors
 from gridgov.config import get_settings
 from gridgov.logging import configure_logging, request_id_var
-from gridgov.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
+from gridgov.middleware import CorsMiddleware, RequestGuardMiddleware, SecurityHeadersMiddleware
+from gridgov.openapi_links import with_links
 from gridgov.ops.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 log = logging.getLogger("gridgov.http")
@@ -127,9 +129,52 @@ def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
     return {"loc": list(err.get("loc", [])), "msg": msg, "code": kind}
 
 
-async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+OPEN311_PREFIX = "/open311/"
+
+
+def open311_error(request: Request, status: int, description: str) -> Response:
+    from gridgov.issues.open311_router import error_response
+
+    return error_response(request.url.path, status, description)
+
+
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def media_refusal(request: Request) -> str | None:
+    """Why the route could not read this request's body — not JSON for a JSON body, not a form
+    for a form — or None. FastAPI takes such a body as bytes (or an empty form) and reports a
+    puzzling "应为对象" or "缺少必填字段": answered as 415 instead. Only after the route's
+    dependencies ran, so a caller without the role still gets 403 first (and 401 comes from
+    the request guard before any body is read)."""
+    from fastapi import params
+
+    field = getattr(request.scope.get("route"), "body_field", None)
+    if field is None:
+        return None
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    given = f"（收到：{media[:100]}）" if media else "（未声明 Content-Type）"
+    if isinstance(field.field_info, params.Form):
+        if media not in _FORMS:
+            return f"请求体须为表单，{' 或 '.join(_FORMS)}{given}"
+    elif media != "application/json" and not media.endswith("+json"):
+        return "请求体须为 JSON，Content-Type: application/json" + given
+    return None
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    refusal = media_refusal(request)
+    if refusal is not None:
+        if request.url.path.startswith(OPEN311_PREFIX):
+            return open311_error(request, 415, refusal)
+        return problem(415, code="unsupported_media_type", title="不支持的内容类型", detail=refusal)
     items = [_validation_item(e) for e in exc.errors()]
+    if request.url.path.startswith(OPEN311_PREFIX):  # Open311 clients read their own shape
+        where = "；".join(f"{i['loc'][-1]}：{i['msg']}" for i in items[:5] if i["loc"])
+        detail = f"请求参数不正确：{where}" if where else "请求参数不正确"
+        return open311_error(request, 400, detail)
     return problem(
         422,
         code="validation_error",
@@ -148,20 +193,66 @@ _HTTP_TITLES = {
     406: "不支持的响应格式",
     413: "请求体过大",
     415: "不支持的内容类型",
+    416: "请求的范围无效",
     429: "请求过于频繁",
 }
 
+# Framework-level refusals (Starlette's routing and static files, FastAPI's body reading,
+# python-multipart) carry English words: each answers with a Chinese ``detail`` instead.
+_HTTP_DETAILS = {
+    400: "请求无法解析",
+    401: "请先登录",
+    403: "无权访问",
+    406: "无法按请求的格式（Accept）作答",
+    413: "请求体过大",
+    415: "不支持该请求体格式（Content-Type）",
+    416: "请求的范围（Range）超出内容",
+    429: "请求过于频繁，请稍后再试",
+}
+_FRAMEWORK_DETAILS = [
+    ("There was an error parsing the body", "请求体无法解析"),
+    ("Missing boundary in multipart", "multipart 请求缺少 boundary"),
+    ("The Content-Disposition header field", "multipart 的每一部分都须有 name"),
+    ("Too many files", "上传的文件过多"),
+    ("Too many fields", "表单字段过多"),
+    ("Part exceeded maximum size", "表单字段过长"),
+]
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
-async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+
+def http_detail(request: Request, status: int, detail: Any, headers: dict[str, str]) -> str:
+    """The Chinese ``detail`` of a framework-level error: ours are kept, English is replaced."""
+    text_ = detail if isinstance(detail, str) else ""
+    if _CHINESE.search(text_):
+        return text_
+    path = request.url.path[:200]
+    if status == 404:
+        return f"地址 {path} 不存在（接口说明见 /docs）"
+    if status == 405:
+        allowed = "、".join(m.strip() for m in headers.get("Allow", "").split(",") if m.strip())
+        detail_ = f"地址 {path} 不支持 {request.method} 请求"
+        return detail_ + (f"，可用：{allowed}" if allowed else "")
+    for english, chinese in _FRAMEWORK_DETAILS:
+        if text_.startswith(english):
+            return chinese
+    return _HTTP_DETAILS.get(status, "请求无法处理")
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = _HTTP_TITLES.get(exc.status_code, "请求无法处理")
-    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+    headers = dict(getattr(exc, "headers", None) or {})
+    if request.url.path.startswith(OPEN311_PREFIX):
+        detail = http_detail(request, exc.status_code, exc.detail, headers)
+        answer = open311_error(request, exc.status_code, detail)
+        answer.headers.update(headers)
+        return answer
     return problem(
         exc.status_code,
         code=f"http_{exc.status_code}",
         title=title,
-        detail=detail,
-        headers=getattr(exc, "headers", None),
+        detail=http_detail(request, exc.status_code, exc.detail, headers),
+        headers=headers or None,
     )
 
 
@@ -374,6 +465,9 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="行政村党组织—网格—党员联系户 后端接口。错误统一为 application/problem+json。",
         generate_unique_id_function=operation_id,
+        # /docs and /redoc are the site's own pages (gridgov/site): FastAPI's load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     from gridgov.gis.router import exports_router, qa_router, tiles_router
     from gridgov.gis.router import router as ogc_router
@@ -391,13 +485,16 @@ def create_app() -> FastAPI:
     app.include_router(qa_router)
     # The web dashboard page (/dashboard/): HTML and static files, not part of the OpenAPI.
     from gridgov.dashboard import page
+    from gridgov.site import pages as site_pages
 
     page.install(app)
+    # The home page /, the API docs /docs and /redoc, with their vendored assets.
+    site_pages.install(app)
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_problems(default_openapi())
+            app.openapi_schema = with_links(with_problems(default_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -406,8 +503,11 @@ def create_app() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
     # Outermost last: request id and access log around everything, security headers on every
-    # answer (the guard's own 401/413/422 included), the guard before any body is read.
+    # answer (the guard's own 401/413/422 included), CORS around the guard (a preflight has no
+    # token; a page elsewhere must be able to read the guard's 401), the guard before any body
+    # is read.
     app.add_middleware(RequestGuardMiddleware, fastapi_app=app)
+    app.add_middleware(CorsMiddleware, fastapi_app=app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, fastapi_app=app)
     return app

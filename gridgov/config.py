@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
@@ -213,6 +215,44 @@ class Open311Settings(BaseModel):
     # A household-linked issue's position is published as the centre of the square of this
     # many metres that holds it (the same for every issue in that square); 0 withholds it.
     coord_precision_m: float = Field(100.0, ge=0, le=100_000)
+    # Photos one report may carry as multipart ``media`` files (each within
+    # visits.attachment_max_bytes); the request body limit follows.
+    media_max_files: int = Field(3, ge=1, le=20)
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+class CorsSettings(BaseModel):
+    """Browsers on other origins — a county's web map, a portal — calling the API, the tiles,
+    OGC and Open311 (gridgov/middleware.py ``CorsMiddleware``). Off by default: no origin is
+    allowed and no CORS header is ever sent. ``["*"]`` allows every origin (safe enough: the
+    API authenticates by header, never by cookie, so a page elsewhere holds no credential of
+    its visitor's), otherwise exact origins such as ``https://map.example.gov.cn``."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    # How long a browser may keep a preflight's answer.
+    max_age_seconds: int = Field(600, ge=0, le=86_400)
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for origin in value:
+            origin = origin.strip().lower()
+            if origin == "*":
+                out.append(origin)
+                continue
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"cors.allow_origins: {origin!r} is not an origin (scheme://host[:port], "
+                    "no path, no trailing slash) nor *"
+                )
+            out.append(origin)
+        return out
+
+    def allows(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin.lower() in self.allow_origins
 
 
 class ScoreWeights(BaseModel):
@@ -277,10 +317,23 @@ class Settings(BaseSettings):
     maps: MapSettings = MapSettings()
     open311: Open311Settings = Open311Settings()
     dashboard: DashboardSettings = DashboardSettings()
+    cors: CorsSettings = CorsSettings()
     log_level: str = "INFO"
     log_json: bool = True
-    public_url: str = "http://127.0.0.1:8000"
+    # The address clients use to reach this server (behind nginx: https://grid.example.gov.cn),
+    # for the documents that name it (Open311 discovery). Unset: the address of the request.
+    public_url: str | None = None
     data_dir: str = "var"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("GRIDGOV_PUBLIC_URL must be an http(s) URL such as https://host/path")
+        return value.strip().rstrip("/")
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TypeVar
 
 import psycopg
+from anyio import to_thread
 from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
@@ -79,6 +80,35 @@ def get_session() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def request_session() -> AsyncIterator[Session]:
+    """``get_session`` for a request (``SessionDep``): the same transaction, committed before
+    the response is sent, rolled back on error. A request that never touched the database (a
+    cached tile, a remembered scope) ends in place; only a commit or rollback that talks to
+    the database goes to a worker thread, so such a request costs no thread-pool hop for it."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+        await _end(session, session.commit)
+    except DomainError as exc:
+        await _end(session, session.commit if exc.commit else session.rollback)
+        raise
+    except Exception:
+        await _end(session, session.rollback)
+        raise
+    except BaseException:  # cancelled: no await here, the connection must go back at once
+        session.rollback()
+        raise
+    finally:
+        session.close()  # after the commit or rollback: nothing left to send
+
+
+async def _end(session: Session, finish: Callable[[], None]) -> None:
+    if session.in_transaction():
+        await to_thread.run_sync(finish)
+    else:
+        finish()  # nothing began: no statement to send
 
 
 @contextmanager

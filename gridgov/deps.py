@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, APIKeyQuery, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -18,12 +19,12 @@ from gridgov.auth.models import User
 from gridgov.auth.permissions import Perm
 from gridgov.auth.scope import Scope, scope_for
 from gridgov.config import get_settings
-from gridgov.db import get_session
+from gridgov.db import request_session
 from gridgov.errors import FieldError, Forbidden, PayloadInvalid, Unauthenticated
 from gridgov.geo import CoordSys
 
 # scope="function": the transaction commits when the handler returns, before the response goes.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[Session, Depends(request_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -73,7 +74,7 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_scope(
+async def get_scope(
     session: SessionDep,
     request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -81,7 +82,10 @@ def get_scope(
 ) -> Scope:
     """The caller's scope. The credential is verified on every request (an access token's
     signature and expiry); which scope it stands for is remembered for a few seconds
-    (``gridgov.auth.cache``), so map clients' bursts of tiles cost no query for it."""
+    (``gridgov.auth.cache``), so map clients' bursts of tiles cost no query for it.
+
+    async: a remembered scope is a check in hand, not worth a trip through the thread pool;
+    only a scope to look up goes there (it queries the database)."""
     credential = token or header_key or query_api_key(request)
     if not credential:
         raise Unauthenticated()
@@ -94,11 +98,16 @@ def get_scope(
         key = f"u:{claims['sub']}"
     scope = SCOPES.get(key)
     if scope is None:
-        user = get_current_user(session, request, token, header_key)
-        scope = scope_for(session, user)
+        scope = await run_in_threadpool(_look_up_scope, session, request, token, header_key)
         SCOPES.put(key, scope)
     request.state.user = scope.username
     return scope
+
+
+def _look_up_scope(
+    session: Session, request: Request, token: str | None, header_key: str | None
+) -> Scope:
+    return scope_for(session, get_current_user(session, request, token, header_key))
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]
@@ -177,16 +186,31 @@ async def get_bbox(
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
 
 
-async def get_page_params(
-    limit: Annotated[int | None, Query(ge=1, description="每页条数")] = None,
-    cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
-) -> tuple[int, str | None]:
+# The maximum is a setting (GRIDGOV_LIMITS__PAGE_MAX), so the OpenAPI document states it in
+# words rather than as a fixed ``maximum``; above it is a 422 naming the field, never a shorter
+# page than asked for without a word.
+PAGE_LIMIT_RULE = "至多 GRIDGOV_LIMITS__PAGE_MAX 条（默认 1000），超过时 422 limit_too_large"
+
+
+def checked_limit(limit: int | None, default: int) -> int:
+    """``limit`` if within the page maximum, ``default`` (capped by it) if not given."""
     limits = get_settings().limits
-    if limit is not None and limit > limits.page_max:
+    if limit is None:
+        return min(default, limits.page_max)
+    if limit > limits.page_max:
         raise PayloadInvalid(
             [FieldError(["query", "limit"], f"每页最多 {limits.page_max} 条", "limit_too_large")]
         )
-    return (limit or limits.page_default, cursor)
+    return limit
+
+
+async def get_page_params(
+    limit: Annotated[
+        int | None, Query(ge=1, description=f"每页条数（默认 100；{PAGE_LIMIT_RULE}）")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=500, description="上一页返回的游标")] = None,
+) -> tuple[int, str | None]:
+    return (checked_limit(limit, get_settings().limits.page_default), cursor)
 
 
 PageDep = Annotated[tuple[int, str | None], Depends(get_page_params)]

@@ -10,6 +10,11 @@
 - JSON bodies nested deeper than ``limits.json_max_depth`` → 422 before they are parsed;
 - NUL characters in urlencoded form fields → 422.
 
+``CorsMiddleware`` lets browsers on the origins of ``GRIDGOV_CORS__ALLOW_ORIGINS`` (none by
+default) call the API, tiles, OGC and Open311: it answers their preflights and marks the
+answers (the guard's refusals included, so a page can read a 401); any other origin gets no
+CORS header at all and its preflight is answered by the app (405), as without CORS.
+
 ``SecurityHeadersMiddleware`` adds nosniff, frame and referrer policies to every response and
 ``Cache-Control: no-store`` to the JSON API and exports (never to tiles, which rely on ETags).
 """
@@ -38,12 +43,17 @@ MULTIPART_SLACK = 1024 * 1024
 BODY_LIMITS: dict[tuple[str, str], Callable[[Settings], int]] = {
     ("POST", "/api/v1/visits/batch"): lambda s: s.limits.visit_batch_max_bytes,
     ("PUT", "/api/v1/attachments/{attachment_id}"): lambda s: s.visits.attachment_max_bytes,
+    ("POST", "/api/v1/imports/units"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/imports/boundaries"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/imports/households"): lambda s: s.limits.upload_max_bytes + MULTIPART_SLACK,
     ("POST", "/api/v1/units"): lambda s: s.limits.geometry_body_max_bytes,
     ("PATCH", "/api/v1/units/{code}"): lambda s: s.limits.geometry_body_max_bytes,
     ("POST", "/api/v1/grids"): lambda s: s.limits.geometry_body_max_bytes,
     ("PATCH", "/api/v1/grids/{grid_id}"): lambda s: s.limits.geometry_body_max_bytes,
+    # An Open311 report with its photos (multipart ``media``).
+    ("POST", "/open311/v2/requests.{fmt}"): lambda s: (
+        s.open311.media_max_files * s.visits.attachment_max_bytes + MULTIPART_SLACK
+    ),
 }
 
 PROBLEM_HEADERS = [(b"content-type", b"application/problem+json")]
@@ -99,6 +109,11 @@ class _Routes:
             if method in methods and regex.match(path):
                 return info
         return self.default
+
+    def methods(self, path: str) -> list[str]:
+        """Every method some route answers at ``path``."""
+        found = {m for methods, regex, _ in self.entries if regex.match(path) for m in methods}
+        return sorted(found)
 
 
 def problem_message(
@@ -374,6 +389,103 @@ def _credential_refusal(headers: dict[bytes, bytes]) -> tuple[str, str] | None:
     return "unauthenticated", "请先登录"
 
 
+# -- cross-origin requests (CORS) ------------------------------------------------------------------
+
+# What browsers elsewhere may use: the JSON API, map tiles, OGC API Features, Open311 and the
+# OpenAPI document a generated client reads (not the pages: those are for this origin).
+CORS_PREFIXES = ("/api/v1/", "/tiles/", "/ogc/", "/open311/")
+CORS_PATHS = ("/ogc", "/openapi.json")
+# Served by FastAPI itself, not by an API route the guard's table knows.
+CORS_OWN_METHODS = {"/openapi.json": ["GET", "HEAD"]}
+# Request headers a page may send (beyond the CORS-safelisted ones) and answer headers it may
+# read: credentials, conditional tiles, request ids, rate limits, file names, created records.
+CORS_ALLOW_HEADERS = b"Authorization, Content-Type, X-API-Key, X-Request-Id, If-None-Match"
+PREFLIGHT_VARY = b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+CORS_EXPOSE_HEADERS = (
+    b"ETag, X-Request-Id, Retry-After, WWW-Authenticate, Content-Disposition, Location"
+)
+
+
+def _cors_path(path: str) -> bool:
+    return path.startswith(CORS_PREFIXES) or path in CORS_PATHS
+
+
+class CorsMiddleware:
+    """CORS for the allow-listed origins only (``cors`` settings), on the ``CORS_PREFIXES``.
+
+    A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) from an
+    allowed origin, for a method some route answers at that path, is answered here — 204, the
+    route's methods, the headers above — before the guard (a preflight carries no token). Any
+    other preflight goes on to the app and gets its 404/405 without a CORS header, so the
+    browser refuses it. Every answer to an allowed origin carries ``Access-Control-Allow-Origin``
+    and the exposed headers; ``Vary: Origin`` on all answers of these paths while CORS is on.
+    Credentials mode (cookies) is never allowed: the API authenticates by header.
+    """
+
+    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self._routes: _Routes | None = None
+
+    @property
+    def routes(self) -> _Routes:
+        if self._routes is None:
+            self._routes = _Routes(self.fastapi_app)
+        return self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = get_settings().cors
+        if not settings.allow_origins or not _cors_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        allowed = bool(origin) and settings.allows(origin)
+        requested = headers.get(b"access-control-request-method")
+        if scope["method"] == "OPTIONS" and requested is not None and allowed:
+            methods = CORS_OWN_METHODS.get(scope["path"]) or self.routes.methods(scope["path"])
+            if requested.decode("latin-1").upper() in methods:
+                await self._preflight(send, origin, methods, settings.max_age_seconds)
+                return
+        allow_all = "*" in settings.allow_origins
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = [(k, v) for k, v in message.get("headers") or [] if k.lower() != b"vary"]
+                vary = [v for k, v in message.get("headers") or [] if k.lower() == b"vary"]
+                out.append((b"vary", b", ".join([*vary, b"Origin"])))
+                if allowed:
+                    out.append(
+                        (b"access-control-allow-origin", b"*" if allow_all else origin.encode())
+                    )
+                    out.append((b"access-control-expose-headers", CORS_EXPOSE_HEADERS))
+                message["headers"] = out
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+    @staticmethod
+    async def _preflight(send: Send, origin: str, methods: list[str], max_age: int) -> None:
+        allowed_methods = ", ".join(sorted({*methods, "OPTIONS"}))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [
+                    (b"access-control-allow-origin", origin.encode()),
+                    (b"access-control-allow-methods", allowed_methods.encode()),
+                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+                    (b"access-control-max-age", str(max_age).encode()),
+                    (b"vary", PREFLIGHT_VARY),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
 # -- security headers ----------------------------------------------------------------------------
 
 _COMMON = [
@@ -383,7 +495,7 @@ _COMMON = [
 ]
 # JSON, tiles, files: never rendered as a page, so nothing may load from them.
 _CSP_DATA = b"default-src 'none'; frame-ancestors 'none'"
-# HTML pages (OGC landing/items, /docs with its Swagger UI from a CDN): no framing, no plugins,
+# HTML pages without a policy of their own (OGC landing/items): no framing, no plugins,
 # no base or form hijack; their own scripts and styles keep working.
 _CSP_HTML = b"frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
 # Answers holding personal data and files made for download: no copy kept by any cache.

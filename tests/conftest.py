@@ -82,9 +82,9 @@ def session(engine: Engine, world: World) -> Iterator[Session]:
 
 def bind_session(application: Any, session: Session) -> None:
     """Make ``application`` run every request in the test's ``session`` (whose commits are
-    savepoints, all rolled back after the test), committing or rolling back as get_session
+    savepoints, all rolled back after the test), committing or rolling back as request_session
     does."""
-    from gridgov.db import get_session
+    from gridgov.db import request_session
     from gridgov.errors import DomainError
 
     def override() -> Iterator[Session]:
@@ -98,7 +98,7 @@ def bind_session(application: Any, session: Session) -> None:
             session.rollback()
             raise
 
-    application.dependency_overrides[get_session] = override
+    application.dependency_overrides[request_session] = override
 
 
 def committing_app(engine: Engine) -> Any:
@@ -107,7 +107,7 @@ def committing_app(engine: Engine) -> Any:
     from sqlalchemy.orm import sessionmaker
 
     from gridgov.app import create_app
-    from gridgov.db import get_session
+    from gridgov.db import request_session
     from gridgov.errors import DomainError
 
     application = create_app()
@@ -118,7 +118,7 @@ def committing_app(engine: Engine) -> Any:
         try:
             yield session
             session.commit()
-        except DomainError as exc:  # as get_session: a failed login's attempt is kept
+        except DomainError as exc:  # as request_session: a failed login's attempt is kept
             session.commit() if exc.commit else session.rollback()
             raise
         except BaseException:
@@ -127,7 +127,7 @@ def committing_app(engine: Engine) -> Any:
         finally:
             session.close()
 
-    application.dependency_overrides[get_session] = own_session
+    application.dependency_overrides[request_session] = own_session
     return application
 
 

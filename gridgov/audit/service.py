@@ -6,8 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import ColumnElement, String, cast, false, or_, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.audit.models import AuditEntry
@@ -84,7 +84,9 @@ def list_(
     cursor: str | None,
     pii: bool = False,
 ) -> AuditPage:
-    """Newest first, keyset on id; a county's log is visible to that county's auditors only.
+    """Newest first, keyset on id; a reader sees the entries of its own subtree: the whole
+    county's log when bound to the county, else the entries about entities in its subtree and
+    those written by its subtree's users (``_in_subtree``).
 
     The log stores before/after in clear; what a reader sees of the personal data in them
     follows the one rule (``gridgov.privacy``): masked unless ``pii=true`` for a role allowed
@@ -96,6 +98,8 @@ def list_(
     shown = privacy.clear(scope, pii)
 
     query = select(AuditEntry).where(AuditEntry.county_code == scope.county_code)
+    if not _county_wide(session, scope):
+        query = query.where(_in_subtree(scope))
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if entity_id:
@@ -116,3 +120,65 @@ def list_(
             item.before = privacy.audit_view(item.entity, item.before)
             item.after = privacy.audit_view(item.entity, item.after)
     return AuditPage(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
+
+
+def _entity_ids(scope: Scope) -> dict[str, Any]:
+    """Entity names of the log → the ids (as text, as stored) of those in ``scope``, by the
+    model's own scope rule (``Scope.where``). Read entries use the same names
+    (``household_file`` is a household's)."""
+    from gridgov.contacts.models import Contact
+    from gridgov.hierarchy.models import Grid, PartyOrg
+    from gridgov.households.models import Household
+    from gridgov.issues.models import Issue
+    from gridgov.members.models import PartyMember
+    from gridgov.visits.models import Visit
+
+    def ids(model: Any) -> Any:
+        return select(cast(model.id, String)).where(scope.where(model))
+
+    households = ids(Household)
+    return {
+        "household": households,
+        "household_file": households,
+        "party_member": ids(PartyMember),
+        "party_org": ids(PartyOrg),
+        "grid": ids(Grid),
+        "issue": ids(Issue),
+        "visit": ids(Visit),
+        "contact": select(cast(Contact.id, String)).where(
+            Contact.village_id.in_(scope.village_ids) if scope.village_ids else false()
+        ),
+    }
+
+
+def _in_subtree(scope: Scope) -> ColumnElement[bool]:
+    """Entries about an entity in ``scope`` (a unit by code, a user, an API key by its user, a
+    household, grid, issue …) or written by one of its users. A retired unit's own entries
+    stay with the readers above it (its code is no longer in any current subtree)."""
+    from gridgov.auth.models import ApiKey, User
+    from gridgov.hierarchy.models import AdminUnit
+
+    users = select(User.id).where(scope.where(User))
+    rules = [
+        AuditEntry.user_id.in_(users),
+        (AuditEntry.entity == "admin_unit")
+        & AuditEntry.entity_id.in_(select(AdminUnit.code).where(scope.where(AdminUnit))),
+        (AuditEntry.entity == "user")
+        & AuditEntry.entity_id.in_(select(cast(User.id, String)).where(scope.where(User))),
+        (AuditEntry.entity == "api_key")
+        & AuditEntry.entity_id.in_(
+            select(cast(ApiKey.id, String)).where(ApiKey.user_id.in_(users))
+        ),
+    ]
+    for entity, ids in _entity_ids(scope).items():
+        rules.append((AuditEntry.entity == entity) & AuditEntry.entity_id.in_(ids))
+    return or_(*rules)
+
+
+def _county_wide(session: Session, scope: Scope) -> bool:
+    from gridgov.hierarchy.models import AdminUnit
+
+    if scope.grid_bound or scope.unit_id is None:
+        return False
+    level = session.scalar(select(AdminUnit.level).where(AdminUnit.id == scope.unit_id))
+    return level == "county"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -21,15 +23,21 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 
 MAX_ENTRIES = 10_000
+V = TypeVar("V")
+_ALL: list[ScopeCache[Any]] = []
 
 
-class ScopeCache:
+class ScopeCache(Generic[V]):
+    """Entries live ``auth.scope_cache_seconds`` and are all forgotten together with the
+    scopes (``forget_scopes``): what depends on who sees what, or on the hierarchy."""
+
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[str, tuple[float, Scope]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
+        _ALL.append(self)
 
-    def get(self, key: str) -> Scope | None:
+    def get(self, key: Hashable) -> V | None:
         ttl = get_settings().auth.scope_cache_seconds
         if ttl <= 0:
             return None
@@ -43,7 +51,7 @@ class ScopeCache:
                 return None
             return scope
 
-    def put(self, key: str, scope: Scope) -> None:
+    def put(self, key: Hashable, scope: V) -> None:
         if get_settings().auth.scope_cache_seconds <= 0:
             return
         with self._lock:
@@ -60,12 +68,13 @@ class ScopeCache:
         return len(self._entries)
 
 
-SCOPES = ScopeCache()
+SCOPES: ScopeCache[Scope] = ScopeCache()
 
 
 def forget_scopes() -> None:
     """Called by every write that can change who sees what (users, API keys, hierarchy)."""
-    SCOPES.clear()
+    for cache in _ALL:
+        cache.clear()
 
 
 def forget_after_commit(session: Session) -> None:
@@ -90,7 +99,7 @@ def _note_scope_writes(session: Session, _context: object, _instances: object) -
 @event.listens_for(Session, "after_commit")
 def _forget_on_commit(session: Session) -> None:
     if session.info.pop("forget_scopes", False):
-        SCOPES.clear()
+        forget_scopes()
 
 
 @event.listens_for(Session, "after_rollback")

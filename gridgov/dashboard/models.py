@@ -128,6 +128,13 @@ class DashStatus(Base):
     members: Mapped[int] = mapped_column(Integer)
     members_over_normal: Mapped[int] = mapped_column(Integer)
     members_over_capacity: Mapped[int] = mapped_column(Integer)
+    # Issues open now, and how many are past (or near) their deadline: recomputed when a
+    # deadline passes (``next_change_at``: the next moment one of them turns due soon or
+    # overdue), so they lag the clock by at most one refresh interval.
+    open_issues: Mapped[int] = mapped_column(Integer, server_default="0")
+    open_overdue: Mapped[int] = mapped_column(Integer, server_default="0")
+    open_due_soon: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_change_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     as_of: Mapped[date] = mapped_column(Date)
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -146,3 +153,76 @@ class DashMemberStatus(Base):
     over_normal: Mapped[bool] = mapped_column(Boolean)
     over_capacity: Mapped[bool] = mapped_column(Boolean)
     as_of: Mapped[date] = mapped_column(Date)
+
+
+# -- townships and counties: the sums of their villages' total rows ---------------------------
+
+
+class DashUnitVisitPeriod(Base):
+    """A township's or county's visits in a period: its current villages' totals, summed."""
+
+    __tablename__ = "dash_unit_visit_periods"
+
+    unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    visits: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[int] = mapped_column(Integer)
+    households_visited: Mapped[int] = mapped_column(Integer)  # a household is in one village
+
+
+class DashUnitFlagPeriod(Base):
+    __tablename__ = "dash_unit_flag_periods"
+
+    unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    flag: Mapped[str] = mapped_column(String(30), primary_key=True)
+    pending: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+
+
+class DashUnitIssuePeriod(Base):
+    __tablename__ = "dash_unit_issue_periods"
+
+    unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    start: Mapped[date] = mapped_column(Date, primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    issues: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    reworked: Mapped[int] = mapped_column(Integer)
+    extended: Mapped[int] = mapped_column(Integer)
+    in_grid: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+
+
+class DashUnitStatus(Base):
+    """A township's or county's current state; ``refreshed_at`` is its oldest village's."""
+
+    __tablename__ = "dash_unit_status"
+
+    unit_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    households: Mapped[int] = mapped_column(Integer)
+    with_primary: Mapped[int] = mapped_column(Integer)
+    overdue: Mapped[int] = mapped_column(Integer)
+    due_soon: Mapped[int] = mapped_column(Integer)
+    never_visited: Mapped[int] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer)
+    members_over_normal: Mapped[int] = mapped_column(Integer)
+    members_over_capacity: Mapped[int] = mapped_column(Integer)
+    open_issues: Mapped[int] = mapped_column(Integer)
+    open_overdue: Mapped[int] = mapped_column(Integer)
+    open_due_soon: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[date] = mapped_column(Date)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from gridgov.config import Settings, get_settings
 
@@ -88,12 +89,23 @@ async def redirect_to_page(request: Request) -> Response:
 
 
 class PageFiles(StaticFiles):
-    """Static files with the page's CSP; the page's own modules are revalidated on every load
-    (so an upgrade shows at once), vendored libraries live under a versioned path for good."""
+    """Static files with the page's CSP (``policy``); the page's own modules are revalidated on
+    every load (so an upgrade shows at once), vendored libraries live under a versioned path
+    for good. A ``Range`` header is ignored — the whole file, 200, as RFC 9110 allows — so
+    that no request gets Starlette's plain-text 400/416 instead of the app's problem+json."""
 
-    def __init__(self, directory: Path, *, immutable: bool) -> None:
+    def __init__(
+        self, directory: Path, *, immutable: bool, policy: Callable[[], str] | None = None
+    ) -> None:
         super().__init__(directory=directory)
         self.immutable = immutable
+        self.policy = policy or csp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers") or []
+        if any(key == b"range" for key, _ in headers):
+            scope = {**scope, "headers": [(k, v) for k, v in headers if k != b"range"]}
+        await super().__call__(scope, receive, send)
 
     def file_response(self, full_path, stat_result, scope: Scope, status_code: int = 200):  # type: ignore[no-untyped-def]
         response = super().file_response(full_path, stat_result, scope, status_code)
@@ -101,7 +113,7 @@ class PageFiles(StaticFiles):
         if media is not None:
             charset = "; charset=utf-8" if media.startswith("text/") else ""
             response.headers["content-type"] = media + charset
-        response.headers["Content-Security-Policy"] = csp()
+        response.headers["Content-Security-Policy"] = self.policy()
         response.headers["Cache-Control"] = (
             "public, max-age=31536000, immutable" if self.immutable else "no-cache"
         )

@@ -42,7 +42,10 @@ From = Annotated[date | None, Query(alias="from", description="自定义时段�
 To = Annotated[date | None, Query(alias="to", description="自定义时段截止日期（含）")]
 
 
-def _period(period: Kind = "month", on: On = None, start: From = None, end: To = None) -> Period:
+# async: arithmetic on dates, not worth a trip through the thread pool
+async def _period(
+    period: Kind = "month", on: On = None, start: From = None, end: To = None
+) -> Period:
     return dashboard_service.period(period, on=on, start=start, end=end)
 
 

@@ -14,11 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov import privacy
+from gridgov.auth.cache import ScopeCache
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
-from gridgov.hierarchy.models import Grid
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
 CHILD_LEVEL = {"county": "township", "township": "village", "village": "grid", "grid": None}
@@ -98,31 +98,75 @@ def period(
 def resolve(session: Session, scope: Scope, code: str) -> Node:
     """The unit or grid ``code`` if the caller's scope holds it (a grid member: only its
     grid), else NotFound — the same answer for unknown and out of scope."""
+    # The row by its code (remembered like scopes: a few seconds, forgotten on any hierarchy
+    # write), then the scope checked in hand: no id list travels to the server.
+    found = NODES.get(code)
+    if found is None:
+        found = _node_by_code(session, code)
+        if found is not None:
+            NODES.put(code, found)
+    if found is None or not _holds(scope, found):
+        raise NotFound(f"{'网格' if len(code) == 15 else '行政单位'} {code} ")
+    return found
+
+
+def _holds(scope: Scope, node: Node) -> bool:
+    """A grid member holds only its grid; others their subtree's units and its grids."""
+    if scope.grid_bound:
+        return node.grid_id is not None and node.grid_id == scope.grid_id
+    if node.grid_id is not None:
+        return scope.covers_village(node.village_ids[0])
+    return scope.covers_unit(node.id)
+
+
+NODES: ScopeCache[Node] = ScopeCache()
+CHILDREN: ScopeCache[list[tuple[int, str | None, str]]] = ScopeCache()
+
+
+def _node_by_code(session: Session, code: str) -> Node | None:
     if len(code) == 15:
-        grid = session.scalar(scope.select(Grid).where(Grid.code == code, Grid.valid_to.is_(None)))
+        grid = session.execute(
+            text(
+                "SELECT id, code, name, county_code, village_id FROM grids"
+                " WHERE code = :code AND valid_to IS NULL"
+            ),
+            {"code": code},
+        ).one_or_none()
         if grid is None:
-            raise NotFound(f"网格 {code} ")
+            return None
         return Node(
             "grid", grid.id, grid.code, grid.name, grid.county_code, (grid.village_id,), grid.id
         )
-    if scope.grid_bound:
-        raise NotFound(f"行政单位 {code} ")
-    # One round trip: the unit and the villages under it, both within the caller's scope.
-    where, params = scope.sql("unit", "u")
-    village_scope, _ = scope.sql("unit", "v")
     row = session.execute(
         text(
-            "SELECT u.id, u.code, u.name, u.level, u.county_code,"
-            " CASE WHEN u.level = 'village' THEN ARRAY[u.id] ELSE ARRAY("
-            "  SELECT v.id FROM admin_units v WHERE v.level = 'village' AND v.valid_to IS NULL"
-            f"  AND v.code LIKE u.code || '%' AND {village_scope} ORDER BY v.id) END AS villages"
-            f" FROM admin_units u WHERE u.code = :code AND u.valid_to IS NULL AND {where}"
+            "SELECT id, code, name, level, county_code FROM admin_units"
+            " WHERE code = :code AND valid_to IS NULL"
         ),
-        {**params, "code": code},
+        {"code": code},
     ).one_or_none()
     if row is None:
-        raise NotFound(f"行政单位 {code} ")
-    return Node(row.level, row.id, row.code, row.name, row.county_code, tuple(row.villages))
+        return None
+    # A township's or county's villages are only looked up where raw rows are read (a custom
+    # range's distinct households, 积分): its own figures are its total rows.
+    villages = (row.id,) if row.level == "village" else ()
+    return Node(row.level, row.id, row.code, row.name, row.county_code, villages)
+
+
+# The villages a unit covers, for a statement's :villages (a scope holds whole subtrees, so a
+# unit in scope covers its villages).
+VILLAGES_OF = (
+    "SELECT v.id FROM admin_units v WHERE v.county_code = :county AND v.level = 'village'"
+    " AND v.valid_to IS NULL AND v.code LIKE :node_code || '%'"
+)
+
+
+def village_ids(session: Session, node: Node) -> tuple[int, ...]:
+    if node.village_ids:
+        return node.village_ids
+    rows = session.scalars(
+        text(VILLAGES_OF + " ORDER BY v.id"), {"county": node.county_code, "node_code": node.code}
+    )
+    return tuple(rows)
 
 
 def _ids(values: tuple[int, ...] | list[int]) -> str:
@@ -132,23 +176,58 @@ def _ids(values: tuple[int, ...] | list[int]) -> str:
 # -- the figures of one node or of its children ------------------------------------------------
 
 
-# The rows of a node: a grid's own rows, or its villages' total rows (grid_id -1). ``key`` is
-# what a breakdown groups by: the child unit (township or village id) or the grid.
-def _child_key(node: Node, alias: str) -> str:
+@dataclass(frozen=True)
+class Rows:
+    """Where the rollup rows of a node (or of its children) are: a county or township reads
+    its own total rows (``dash_unit_*``), a county's children their townships' total rows; a
+    township's children are its villages' total rows (grid_id -1), a village's its grids', a
+    grid its own. ``key`` is what a breakdown groups by (0: the node itself)."""
+
+    unit_tables: bool
+    where: str  # with {a} for the table alias
+    key: str  # idem
+
+    def table(self, name: str) -> str:
+        return f"dash_unit_{name}" if self.unit_tables else f"dash_{name}"
+
+    def filter(self, alias: str) -> str:
+        return self.where.format(a=alias)
+
+    def group(self, alias: str) -> str:
+        return self.key.format(a=alias)
+
+
+def _rows(node: Node, *, children: bool) -> Rows:
+    """The rows to read; their parameters are those of ``_rows_params``."""
+    if node.level in ("county", "township") and not children:
+        return Rows(True, "{a}.unit_id = :node_id", "0")
     if node.level == "county":
-        return f"(SELECT u.parent_id FROM admin_units u WHERE u.id = {alias}.village_id)"
+        return Rows(
+            True,
+            "{a}.unit_id IN (SELECT t.id FROM admin_units t WHERE t.parent_id = :node_id"
+            " AND t.level = 'township' AND t.valid_to IS NULL)",
+            "{a}.unit_id",
+        )
     if node.level == "township":
-        return f"{alias}.village_id"
-    return f"{alias}.grid_id"
-
-
-def _rows_filter(node: Node, alias: str, *, children: bool) -> str:
-    villages = f"{alias}.village_id = ANY(CAST(:villages AS bigint[]))"
-    if node.level == "grid":
-        return f"{villages} AND {alias}.grid_id = :grid_id"
+        return Rows(
+            False, f"{{a}}.village_id IN ({VILLAGES_OF}) AND {{a}}.grid_id = -1", "{a}.village_id"
+        )
+    villages = "{a}.village_id = ANY(CAST(:villages AS bigint[]))"
     if node.level == "village" and children:
-        return f"{villages} AND {alias}.grid_id >= 0"
-    return f"{villages} AND {alias}.grid_id = -1"
+        return Rows(False, villages + " AND {a}.grid_id >= 0", "{a}.grid_id")
+    if node.level == "village":
+        return Rows(False, villages + " AND {a}.grid_id = -1", "0")
+    return Rows(False, villages + " AND {a}.grid_id = :grid_id", "0")
+
+
+def _rows_params(node: Node) -> dict[str, Any]:
+    return {
+        "node_id": node.id,
+        "node_code": node.code,
+        "county": node.county_code,
+        "villages": _ids(node.village_ids),
+        "grid_id": node.grid_id,
+    }
 
 
 STATUS_COLUMNS = (
@@ -160,6 +239,9 @@ STATUS_COLUMNS = (
     "members",
     "members_over_normal",
     "members_over_capacity",
+    "open_issues",
+    "open_overdue",
+    "open_due_soon",
 )
 VISIT_COLUMNS = (
     "visits",
@@ -188,7 +270,7 @@ def _period_filter(p: Period, alias: str) -> tuple[str, dict[str, Any]]:
 def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[str, Any]]:
     """One statement: per key (the node itself: key 0; or each child) status, visits and issue
     parts, all from rollups."""
-    key = (lambda a: _child_key(node, a)) if children else (lambda a: "0")
+    rows = _rows(node, children=children)
     pf_v, params = _period_filter(p, "v")
     pf_i, _ = _period_filter(p, "i")
     status = ", ".join(f"sum(s.{c})::int AS {c}" for c in STATUS_COLUMNS)
@@ -196,13 +278,13 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
     void = ", ".join(f"'{s}'" for s in VOID_STATES)
     sql = f"""
     WITH st AS (
-        SELECT {key("s")} AS k_st, {status} FROM dash_status s
-        WHERE {_rows_filter(node, "s", children=children)} GROUP BY 1
+        SELECT {rows.group("s")} AS k_st, {status}, min(s.refreshed_at) AS as_of
+        FROM {rows.table("status")} s WHERE {rows.filter("s")} GROUP BY 1
     ), vi AS (
-        SELECT {key("v")} AS k_vi, {visits} FROM dash_visit_periods v
-        WHERE {_rows_filter(node, "v", children=children)} AND {pf_v} GROUP BY 1
+        SELECT {rows.group("v")} AS k_vi, {visits} FROM {rows.table("visit_periods")} v
+        WHERE {rows.filter("v")} AND {pf_v} GROUP BY 1
     ), iss AS (
-        SELECT {key("i")} AS k_is,
+        SELECT {rows.group("i")} AS k_is,
                sum(i.issues) FILTER (WHERE i.state NOT IN ({void}))::int AS total,
                sum(i.issues)::int AS reported,
                sum(i.issues) FILTER (WHERE i.state = 'CLOSED')::int AS closed,
@@ -212,47 +294,15 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
                sum(i.in_grid) FILTER (WHERE i.state = 'CLOSED')::int AS closed_in_grid,
                sum(i.rated) FILTER (WHERE i.state = 'CLOSED')::int AS rated,
                sum(i.rating_sum) FILTER (WHERE i.state = 'CLOSED')::int AS rating_sum
-        FROM dash_issue_periods i
-        WHERE {_rows_filter(node, "i", children=children)} AND {pf_i} GROUP BY 1
-    ), op AS (
-        -- Open issues now and how many are past (or near) their deadline: live, since the
-        -- issues table is small and deadlines move by the hour.
-        SELECT {_raw_key(node, "i") if children else "0"} AS k_op, count(*)::int AS open,
-               (count(*) FILTER (WHERE i.due_at < now() AND i.state <> 'ON_HOLD'))::int
-                   AS open_overdue,
-               (count(*) FILTER (WHERE i.due_at >= now() AND i.state <> 'ON_HOLD'
-                   AND i.due_at - now() < (i.due_at - i.sla_started_at) * :share))::int
-                   AS open_due_soon
-        FROM issues i WHERE i.village_id = ANY(CAST(:villages AS bigint[]))
-          AND (CAST(:grid_id AS bigint) IS NULL OR i.grid_id = :grid_id)
-          AND i.state NOT IN ({", ".join(f"'{s}'" for s in SETTLED_STATES)})
-        GROUP BY 1
+        FROM {rows.table("issue_periods")} i
+        WHERE {rows.filter("i")} AND {pf_i} GROUP BY 1
     )
-    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is, op.k_op) AS key, st.*, vi.*, iss.*, op.*,
-           (SELECT min(refreshed_at) FROM dash_status a
-             WHERE a.village_id = ANY(CAST(:villages AS bigint[])) AND a.grid_id = -1) AS as_of
+    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
     FROM st FULL JOIN vi ON vi.k_vi = st.k_st
     FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
-    FULL JOIN op ON op.k_op = COALESCE(st.k_st, vi.k_vi, iss.k_is)
     """
-    params.update(
-        villages=_ids(node.village_ids),
-        grid_id=node.grid_id,
-        share=get_settings().dashboard.warning.issue_due_soon_share,
-    )
+    params.update(_rows_params(node))
     return sql, params
-
-
-# Settled: no longer counted as open (waiting for verification or closed, or void).
-SETTLED_STATES = (
-    "CLOSED",
-    "REJECTED",
-    "MERGED",
-    "CANCELLED",
-    "RESOLVED",
-    "SELF_RESOLVED",
-    "VERIFIED",
-)
 
 
 def _raw_key(node: Node, alias: str) -> str:
@@ -350,7 +400,7 @@ def _range_households(session: Session, node: Node, p: Period, *, children: bool
             " AND v.visited_at >= :lo AND v.visited_at < :hi GROUP BY 1"
         ),
         {
-            "villages": _ids(node.village_ids),
+            "villages": _ids(village_ids(session, node)),
             "grid_id": node.grid_id,
             "lo": datetime.combine(p.start, datetime.min.time(), LOCAL),
             "hi": datetime.combine(p.end, datetime.min.time(), LOCAL),
@@ -371,7 +421,11 @@ def _figures(
     for key, row in rows.items():
         as_of = row["as_of"]
         figures = _shape(row, None if distinct is None else distinct.get(key, 0))
-        issues_now = {k: row.get(k) or 0 for k in ("open", "open_overdue", "open_due_soon")}
+        issues_now = {
+            "open": row.get("open_issues") or 0,
+            "open_overdue": row.get("open_overdue") or 0,
+            "open_due_soon": row.get("open_due_soon") or 0,
+        }
         figures["issues"].update(issues_now)
         if issues_now["open_overdue"]:
             figures["warning"]["parts"]["issues"] = "red"
@@ -417,26 +471,11 @@ def children(session: Session, scope: Scope, code: str, p: Period) -> dict[str, 
     if level is None:
         return {"unit": _node_dict(node), "period": p.as_dict(), "level": None, "items": []}
     figures, _ = _figures(session, node, p, children=True)
-    if level == "grid":
-        rows = session.execute(
-            text(
-                "SELECT id, code, name FROM grids WHERE village_id = :v AND valid_to IS NULL"
-                " ORDER BY code"
-            ),
-            {"v": node.id},
-        ).all()
-        members = [(r.id, r.code, r.name) for r in rows]
-        if 0 in figures:
-            members.append((0, None, "未入网格"))
-    else:
-        rows = session.execute(
-            text(
-                "SELECT id, code, name FROM admin_units WHERE parent_id = :p AND valid_to IS NULL"
-                " AND level = :level AND id = ANY(CAST(:scope AS bigint[])) ORDER BY code"
-            ),
-            {"p": node.id, "level": level, "scope": _ids(sorted(scope.unit_ids))},
-        ).all()
-        members = [(r.id, r.code, r.name) for r in rows]
+    members = _children_of(session, node, level)
+    if level == "grid" and 0 in figures:
+        members = [*members, (0, None, "未入网格")]
+    if level != "grid":
+        members = [m for m in members if scope.covers_unit(m[0])]
     items = [
         {"code": c, "name": n, "level": level, **(figures.get(i) or _empty())}
         for i, c, n in members
@@ -444,16 +483,33 @@ def children(session: Session, scope: Scope, code: str, p: Period) -> dict[str, 
     return {"unit": _node_dict(node), "period": p.as_dict(), "level": level, "items": items}
 
 
+def _children_of(session: Session, node: Node, level: str) -> list[tuple[int, str | None, str]]:
+    """(id, code, name) of the node's current children (remembered like the nodes)."""
+    found = CHILDREN.get(node.code)
+    if found is None:
+        sql = (
+            "SELECT id, code, name FROM grids WHERE village_id = :p AND valid_to IS NULL"
+            if level == "grid"
+            else "SELECT id, code, name FROM admin_units WHERE parent_id = :p"
+            " AND valid_to IS NULL AND level = :level"
+        )
+        rows = session.execute(text(sql + " ORDER BY code"), {"p": node.id, "level": level})
+        found = [(r.id, r.code, r.name) for r in rows]
+        CHILDREN.put(node.code, found)
+    return found
+
+
 def flags(session: Session, scope: Scope, code: str, p: Period) -> dict[str, Any]:
     """Flagged visits of the period by flag and review state (reviewed: accepted/rejected)."""
     node = resolve(session, scope, code)
+    source = _rows(node, children=False)
     pf, params = _period_filter(p, "f")
-    params.update(villages=_ids(node.village_ids), grid_id=node.grid_id)
+    params.update(_rows_params(node))
     rows = session.execute(
         text(
             "SELECT f.flag, sum(f.pending)::int AS pending, sum(f.accepted)::int AS accepted,"
-            " sum(f.rejected)::int AS rejected FROM dash_flag_periods f"
-            f" WHERE {_rows_filter(node, 'f', children=False)} AND {pf}"
+            f" sum(f.rejected)::int AS rejected FROM {source.table('flag_periods')} f"
+            f" WHERE {source.filter('f')} AND {pf}"
             " GROUP BY 1 ORDER BY 2 DESC, 1"
         ),
         params,
@@ -472,16 +528,18 @@ def flags(session: Session, scope: Scope, code: str, p: Period) -> dict[str, Any
 def issue_breakdown(session: Session, scope: Scope, code: str, p: Period) -> dict[str, Any]:
     """Issues reported in the period by state, category and level."""
     node = resolve(session, scope, code)
+    source = _rows(node, children=False)
     pf, params = _period_filter(p, "i")
-    params.update(villages=_ids(node.village_ids), grid_id=node.grid_id)
-    where = f"{_rows_filter(node, 'i', children=False)} AND {pf}"
+    params.update(_rows_params(node))
+    where = f"{source.filter('i')} AND {pf}"
 
     def by(column: str) -> list[dict[str, Any]]:
         return [
             {"key": k, "issues": n}
             for k, n in session.execute(
                 text(
-                    f"SELECT i.{column}, sum(i.issues)::int FROM dash_issue_periods i WHERE {where}"
+                    f"SELECT i.{column}, sum(i.issues)::int"
+                    f" FROM {source.table('issue_periods')} i WHERE {where}"
                     " GROUP BY 1 ORDER BY 2 DESC, 1"
                 ),
                 params,
@@ -507,31 +565,26 @@ def trend(
     node = resolve(session, scope, code)
     if (end - start).days + 1 > MAX_RANGE_DAYS * (1 if kind == "day" else 5):
         raise _invalid("to", "时段过长")
-    params = {
-        "villages": _ids(node.village_ids),
-        "grid_id": node.grid_id,
-        "kind": kind,
-        "lo": period(kind, on=start).start,
-        "hi": end,
-    }
-    rows_filter = _rows_filter(node, "{a}", children=False)
+    params = {**_rows_params(node), "kind": kind, "lo": period(kind, on=start).start, "hi": end}
+    source = _rows(node, children=False)
+    visit_rows, issue_rows = source.table("visit_periods"), source.table("issue_periods")
     sql = f"""
     SELECT d.start, COALESCE(vv.counted, 0) AS counted, COALESCE(vv.households, 0) AS households,
            COALESCE(vv.flagged, 0) AS flagged, COALESCE(vv.rejected, 0) AS rejected,
            COALESCE(ii.reported, 0) AS issues_reported, COALESCE(ii.closed, 0) AS issues_closed
     FROM (SELECT DISTINCT start FROM (
-            SELECT start FROM dash_visit_periods v WHERE {rows_filter.format(a="v")}
+            SELECT start FROM {visit_rows} v WHERE {source.filter("v")}
               AND v.kind = :kind AND v.start BETWEEN :lo AND :hi
-            UNION SELECT start FROM dash_issue_periods i WHERE {rows_filter.format(a="i")}
+            UNION SELECT start FROM {issue_rows} i WHERE {source.filter("i")}
               AND i.kind = :kind AND i.start BETWEEN :lo AND :hi) s) d
     LEFT JOIN (SELECT v.start, sum(v.counted)::int AS counted,
                       sum(v.households_visited)::int AS households,
                       sum(v.flagged)::int AS flagged, sum(v.rejected)::int AS rejected
-               FROM dash_visit_periods v WHERE {rows_filter.format(a="v")} AND v.kind = :kind
+               FROM {visit_rows} v WHERE {source.filter("v")} AND v.kind = :kind
                  AND v.start BETWEEN :lo AND :hi GROUP BY 1) vv ON vv.start = d.start
     LEFT JOIN (SELECT i.start, sum(i.issues)::int AS reported,
                       (sum(i.issues) FILTER (WHERE i.state = 'CLOSED'))::int AS closed
-               FROM dash_issue_periods i WHERE {rows_filter.format(a="i")} AND i.kind = :kind
+               FROM {issue_rows} i WHERE {source.filter("i")} AND i.kind = :kind
                  AND i.start BETWEEN :lo AND :hi GROUP BY 1) ii ON ii.start = d.start
     ORDER BY d.start
     """
@@ -601,7 +654,7 @@ def scores(
     if p.kind not in ("week", "month"):
         raise _invalid("period", "积分按周（week）或月（month）计算")
     params: dict[str, Any] = {
-        "villages": _ids(node.village_ids),
+        "villages": _ids(village_ids(session, node)),
         "grid_id": node.grid_id,
         "kind": p.kind,
         "start": p.start,

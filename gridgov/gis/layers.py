@@ -98,22 +98,24 @@ def _unit_layer(layer_id: str, level: str, title: str) -> Layer:
     )
 
 
-ACTIVE_PRIMARY = (
-    "EXISTS (SELECT 1 FROM contacts c WHERE c.household_id = h.id AND c.role = 'primary'"
-    " AND c.valid_from <= current_date AND (c.valid_to IS NULL OR c.valid_to > current_date))"
-)
+# The table name under which a change of the grids' household counts is noted
+# (gridgov.dashboard.rollups, queries.NOTE_CHANGE_SQL).
+GRID_FIGURES = "dash_status"
 
 GRIDS = Layer(
     id="grids",
     title="网格",
-    description="网格边界，含户数与联系户覆盖（有主联系党员的户数）",
+    description="网格边界，含户数与联系户覆盖（有主联系党员的户数；取自看板汇总，"
+    "最多滞后一个刷新周期）",
     scope_kind="grid",
     table_sql="grids t",
+    # The counts come from the dashboard's rollup (dash_status, one row per village and grid,
+    # kept current by the refresher: at most dashboard.refresh_seconds plus one refresh behind
+    # the households and contacts), not from counting each grid's households per request. The
+    # refresher notes a change of the layer only when a grid's counts moved (DESIGN: tiles).
     from_sql=(
         "grids t JOIN admin_units v ON v.id = t.village_id"
-        " LEFT JOIN LATERAL (SELECT count(*)::int AS households,"
-        f" (count(*) FILTER (WHERE {ACTIVE_PRIMARY}))::int AS covered"
-        " FROM households h WHERE h.grid_id = t.id AND h.removed_at IS NULL) hc ON true"
+        " LEFT JOIN dash_status hc ON hc.village_id = t.village_id AND hc.grid_id = t.id"
     ),
     where="t.valid_to IS NULL",
     props=(
@@ -122,12 +124,12 @@ GRIDS = Layer(
         Prop("kind", "t.kind", "string", "类型（general 一般 / dedicated 专属）", "t.kind = :v"),
         Prop("village_code", "v.code", "string", "所属村代码", "v.code = :v"),
         Prop("village_name", "v.name", "string", "所属村名称"),
-        Prop("household_count", "hc.households", "integer", "户数"),
-        Prop("covered_count", "hc.covered", "integer", "已落实主联系党员的户数"),
+        Prop("household_count", "coalesce(hc.households, 0)", "integer", "户数"),
+        Prop("covered_count", "coalesce(hc.with_primary, 0)", "integer", "已落实主联系党员的户数"),
         UPDATED,
     ),
     geometry_type="polygon",
-    tables=("grids", "admin_units", "households", "contacts"),
+    tables=("grids", "admin_units", GRID_FIGURES),
 )
 
 HOUSEHOLDS = Layer(

@@ -167,6 +167,15 @@ def version_sql(layer: Layer) -> str:
     )
 
 
+# What the change trigger (gis_note_change, migrations 0005 and 0009) does, for a table written
+# by a job that knows better than a trigger whether what a layer shows has changed (the grids
+# layer reads its counts from dash_status, rewritten by every rollup refresh).
+NOTE_CHANGE_SQL = (
+    "WITH n AS (INSERT INTO layer_changes (table_name) VALUES (:table) RETURNING id)"
+    " SELECT pg_notify('gridgov_layer_changes', :table) FROM n"
+)
+
+
 # ``gridgov jobs run``: only the newest change per table is kept (the versions need no more);
 # every cached tile is rendered afresh once afterwards.
 COMPACT_CHANGES_SQL = """

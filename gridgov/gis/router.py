@@ -31,7 +31,7 @@ Format = Annotated[
 ]
 
 
-def check_plain(request: Request) -> None:
+async def check_plain(request: Request) -> None:  # a check in hand: no thread-pool hop
     """Landing, conformance and collection documents take no parameter but ``f`` (and the
     caller's ``api_key``, see gridgov.deps.query_api_key)."""
     gis_service.check_parameters(request.query_params.multi_items(), {"f", API_KEY_QUERY})
@@ -211,7 +211,7 @@ def get_tilejson(
     response_class=Response,
     responses={200: {"content": {MVT: {}}}, 204: {"description": "空瓦片"}, 304: {}},
 )
-def get_tile(
+async def get_tile(
     request: Request,
     layer: LayerId,
     z: Annotated[int, Path(ge=0, le=tiles_service.MAX_ZOOM)],
@@ -221,11 +221,14 @@ def get_tile(
     scope: ReadScope,
     _: PlainParams,
 ) -> Response:
-    result = tiles_service.tile(
+    # async: a cached tile is answered on the event loop; rendering goes to a worker thread.
+    result = await tiles_service.serve(
         session, scope, layer, z, x, y, if_none_match=request.headers.get("if-none-match")
     )
     # private: the tile depends on who asks (their scope); revalidate so edits show at once.
     headers = {"ETag": result.etag, "Cache-Control": "private, no-cache"}
+    if result.cache is not None:  # which answers came from the tile cache (benchmarks count it)
+        headers["X-Tile-Cache"] = result.cache
     if result.status == 200:
         return Response(result.body, media_type=MVT, headers=headers)
     return Response(status_code=result.status, headers=headers)

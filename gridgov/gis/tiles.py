@@ -19,9 +19,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,8 @@ class Tile:
     status: int  # 200 with a body, 204 empty, 304 not modified
     etag: str
     body: bytes = b""
+    # "hit": answered from this process's cache; "miss": rendered for this request; None: 304.
+    cache: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,36 +151,79 @@ def tile(
     *,
     if_none_match: str | None = None,
 ) -> Tile:
-    layer = get_layer(layer_id)
-    if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
-        raise NotFound("瓦片")
-    where, params = queries.where_sql(layer, scope)
+    layer, where, params = _prepare(scope, layer_id, z, x, y)
     version = VERSIONS.version(layer.tables) or layer_version(session, layer)
     etag = _etag(layer, version, params, z, x, y)
     if _matches(if_none_match, etag):
         return Tile(304, etag)
     cache = get_cache()
     body = cache.get(etag)
+    hit = body is not None
     if body is None:
-        minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
-        span = maxx - minx
-        params.update(
-            layer=layer.id,
-            minx=minx,
-            miny=miny,
-            maxx=maxx,
-            maxy=maxy,
-            margin=span * queries.MVT_BUFFER / queries.MVT_EXTENT,
-            tolerance=span / queries.MVT_EXTENT,
-            cell=span / queries.CLUSTER_CELLS,
-        )
-        clustered = layer.cluster_below is not None and z < layer.cluster_below
-        sql = (
-            queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
-        )
-        body = bytes(session.execute(text(sql), params).scalar_one() or b"")
+        body = _render(session, layer, where, params, z, x, y)
         cache.put(etag, body)
-    return Tile(200 if body else 204, etag, body)
+    return Tile(200 if body else 204, etag, body, "hit" if hit else "miss")
+
+
+async def serve(
+    session: Session,
+    scope: Scope,
+    layer_id: str,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    if_none_match: str | None = None,
+) -> Tile:
+    """``tile()`` for the event loop: what needs no database — a 304, a cached tile, while the
+    layer versions are known in memory — is answered in place; only rendering a tile (or asking
+    the database for a version) goes to a worker thread, so a cached tile costs no thread hop."""
+    layer, where, params = _prepare(scope, layer_id, z, x, y)
+    version = VERSIONS.version(layer.tables)
+    if version is None:
+        return await to_thread.run_sync(
+            partial(tile, session, scope, layer_id, z, x, y, if_none_match=if_none_match)
+        )
+    etag = _etag(layer, version, params, z, x, y)
+    if _matches(if_none_match, etag):
+        return Tile(304, etag)
+    cache = get_cache()
+    body = cache.get(etag)
+    if body is not None:
+        return Tile(200 if body else 204, etag, body, "hit")
+    body = await to_thread.run_sync(_render, session, layer, where, params, z, x, y)
+    cache.put(etag, body)
+    return Tile(200 if body else 204, etag, body, "miss")
+
+
+def _prepare(
+    scope: Scope, layer_id: str, z: int, x: int, y: int
+) -> tuple[Layer, str, dict[str, Any]]:
+    layer = get_layer(layer_id)
+    if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
+        raise NotFound("瓦片")
+    where, params = queries.where_sql(layer, scope)
+    return layer, where, params
+
+
+def _render(
+    session: Session, layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
+) -> bytes:
+    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
+    span = maxx - minx
+    params = params | {
+        "layer": layer.id,
+        "minx": minx,
+        "miny": miny,
+        "maxx": maxx,
+        "maxy": maxy,
+        "margin": span * queries.MVT_BUFFER / queries.MVT_EXTENT,
+        "tolerance": span / queries.MVT_EXTENT,
+        "cell": span / queries.CLUSTER_CELLS,
+    }
+    clustered = layer.cluster_below is not None and z < layer.cluster_below
+    sql = queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
+    return bytes(session.execute(text(sql), params).scalar_one() or b"")
 
 
 def tilejson(session: Session, scope: Scope, layer_id: str, base: str) -> dict[str, Any]:

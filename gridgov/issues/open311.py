@@ -5,12 +5,20 @@ concerns (no reporter, no household, no address of a household-linked issue and 
 position for it — ``privacy.coarse_position``, ``GRIDGOV_OPEN311__COORD_PRECISION_M`` —, no
 notes written by people). ``jurisdiction_id`` is the county code. Reports come in with an
 ``api_key``: an API key (gridgov.auth.api_keys) a county administrator made for one of the
-county's accounts; the report is filed as that account.
+county's accounts; the report is filed as that account. A report may carry photos as the
+GeoReport v2 media extensions do: multipart ``media`` files, stored exactly as the phones'
+photos are (``visits_service.put_attachment``: JPEG/PNG/WebP by magic number, size limit,
+SHA-256, content-addressed store, audited), or a ``media_url`` naming a photo already uploaded
+to this server by the same account (``…/api/v1/attachments/{uuid}``). A ``media_url`` to another
+host is refused: the server fetches nothing from elsewhere, and a photo it has not checked
+cannot stand for the photo a category requires. Error descriptions are Chinese.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,13 +30,16 @@ from sqlalchemy.orm import Session
 from gridgov import privacy
 from gridgov.auth import api_keys
 from gridgov.auth.permissions import Perm
-from gridgov.auth.scope import scope_for
+from gridgov.auth.scope import Scope, scope_for
 from gridgov.config import get_settings
 from gridgov.errors import DomainError, Unauthenticated
 from gridgov.hierarchy.models import AdminUnit
 from gridgov.issues import service as issues_service
 from gridgov.issues.models import Issue, IssueCategory
 from gridgov.issues.schemas import IssueCreate
+from gridgov.visits import service as visits_service
+from gridgov.visits.models import Attachment
+from gridgov.visits.storage import get_blob_store
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
@@ -63,7 +74,7 @@ class Open311Error(Exception):
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise Open311Error(400, f"unsupported format {fmt!r}: use json or xml")
+        raise Open311Error(400, f"不支持的格式 {fmt[:20]}：请用 json 或 xml")
     return fmt
 
 
@@ -89,7 +100,7 @@ def _check_jurisdiction(session: Session, jurisdiction_id: str | None) -> None:
     if jurisdiction_id is None:
         return
     if not (jurisdiction_id.isdigit() and len(jurisdiction_id) == 6):
-        raise Open311Error(404, f"jurisdiction_id {jurisdiction_id!r} not found")
+        raise Open311Error(404, _no_jurisdiction(jurisdiction_id))
     exists = session.scalar(
         select(AdminUnit.id).where(
             AdminUnit.code == jurisdiction_id,
@@ -98,13 +109,17 @@ def _check_jurisdiction(session: Session, jurisdiction_id: str | None) -> None:
         )
     )
     if exists is None:
-        raise Open311Error(404, f"jurisdiction_id {jurisdiction_id!r} not found")
+        raise Open311Error(404, _no_jurisdiction(jurisdiction_id))
+
+
+def _no_jurisdiction(jurisdiction_id: str) -> str:
+    return f"jurisdiction_id {jurisdiction_id[:12]} 不存在（应为 6 位县级区划代码）"
 
 
 def _public_category(session: Session, service_code: str) -> IssueCategory:
     category = session.get(IssueCategory, service_code)
     if category is None or not category.public:
-        raise Open311Error(404, f"service_code {service_code!r} not found")
+        raise Open311Error(404, f"service_code {service_code[:10]} 不存在或不公开")
     return category
 
 
@@ -146,7 +161,7 @@ def _parse_time(name: str, value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise Open311Error(400, f"{name} must be a W3C datetime") from exc
+        raise Open311Error(400, f"{name} 应为 W3C 日期时间，如 2026-01-01T08:00:00+08:00") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -203,7 +218,7 @@ def requests(
     ids = _split(service_request_id)
     if ids:
         if not all(i.isdigit() and len(i) < 19 for i in ids):
-            raise Open311Error(400, "service_request_id must be numbers")
+            raise Open311Error(400, "service_request_id 应为数字（多个以逗号分隔）")
         # Asked by id: no default time window (GeoReport v2).
         stmt = stmt.where(Issue.id.in_([int(i) for i in ids]))
     else:
@@ -219,7 +234,7 @@ def requests(
             stmt = stmt.where(Issue.category_code.in_(codes))
         statuses = set(_split(status))
         if statuses - {"open", "closed"}:
-            raise Open311Error(400, "status must be open or closed")
+            raise Open311Error(400, "status 应为 open 或 closed")
         if statuses == {"open"}:
             stmt = stmt.where(Issue.state.notin_(CLOSED_STATES))
         elif statuses == {"closed"}:
@@ -234,12 +249,12 @@ def request(
     session: Session, service_request_id: str, *, jurisdiction_id: str | None
 ) -> list[dict[str, Any]]:
     if not service_request_id.isdigit() or len(service_request_id) >= 19:
-        raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+        raise Open311Error(404, f"service_request_id {service_request_id[:20]} 不存在")
     found = requests(
         session, jurisdiction_id=jurisdiction_id, service_request_id=service_request_id
     )
     if not found:
-        raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
+        raise Open311Error(404, f"service_request_id {service_request_id[:20]} 不存在")
     return found
 
 
@@ -253,45 +268,95 @@ def create_request(
     long: str | None,
     description: str | None,
     address_string: str | None,
+    media: Sequence[bytes] = (),
+    media_url: str | None = None,
+    here: str | None = None,
 ) -> list[dict[str, Any]]:
-    """A report through Open311, filed as the account the api_key belongs to."""
+    """A report through Open311, filed as the account the api_key belongs to, with its photos
+    (``media`` files, ``media_url``; ``here`` is the address the request came to). All or
+    nothing: a refused report keeps none of its photos."""
     if not api_key:
-        raise Open311Error(400, "api_key is required")
+        raise Open311Error(400, "缺少 api_key")
     try:
         user = api_keys.user_for_api_key(session, api_key)
     except Unauthenticated:  # unknown, revoked, expired, or its account deactivated
-        raise Open311Error(403, "invalid api_key") from None
+        raise Open311Error(403, "api_key 无效、已撤销或已过期") from None
     scope = scope_for(session, user)
     if not scope.can(Perm.issues_report):
-        raise Open311Error(403, "this api_key may not submit requests")
+        raise Open311Error(403, "该 api_key 所属账号无权提交诉求")
     _check_jurisdiction(session, jurisdiction_id)
     if jurisdiction_id is not None and jurisdiction_id != scope.county_code:
-        raise Open311Error(403, "api_key not valid for this jurisdiction_id")
+        raise Open311Error(403, "该 api_key 不能在此 jurisdiction_id 提交诉求")
     if not service_code:
-        raise Open311Error(400, "service_code is required")
+        raise Open311Error(400, "缺少 service_code")
     category = _public_category(session, service_code)
     try:
         lat_f, lon_f = float(lat or ""), float(long or "")
     except ValueError as exc:
-        raise Open311Error(400, "lat and long are required numbers") from exc
+        raise Open311Error(400, "lat、long 为必填的数字（WGS84 纬度、经度）") from exc
+    most = get_settings().open311.media_max_files
+    if len(media) > most:
+        raise Open311Error(400, f"每条诉求最多附 {most} 张照片（media）")
     token = uuid.uuid4()
     try:
-        body = IssueCreate.model_validate(
-            {
-                "client_uuid": token,
-                "category_code": category.code,
-                "description": (description or "").strip() or category.name,
-                "location": {"type": "Point", "coordinates": [lon_f, lat_f]},
-                "address": (address_string or None) and address_string[:200],
-            }
-        )
-        issue, _ = issues_service.report_issue(session, scope, body)
+        with session.begin_nested():
+            photo_ids = [_stored_photo(session, scope, i, data) for i, data in enumerate(media)]
+            if media_url:
+                photo_ids.append(_uploaded_photo(session, scope, media_url, here))
+            body = IssueCreate.model_validate(
+                {
+                    "client_uuid": token,
+                    "category_code": category.code,
+                    "description": (description or "").strip() or category.name,
+                    "location": {"type": "Point", "coordinates": [lon_f, lat_f]},
+                    "address": (address_string or None) and address_string[:200],
+                    "photo_ids": photo_ids,
+                }
+            )
+            issue, _ = issues_service.report_issue(session, scope, body)
     except DomainError as exc:
+        if any(e.code == "photo_required" for e in exc.errors):
+            raise Open311Error(400, PHOTO_REQUIRED) from exc
         first = exc.errors[0].msg if exc.errors else exc.detail or exc.title
         raise Open311Error(400, first) from exc
     except ValueError as exc:  # pydantic: a description too long, a NUL character …
-        raise Open311Error(400, "invalid request fields") from exc
+        raise Open311Error(400, "请求字段不正确（如 description 过长或含空字符）") from exc
     return [{"service_request_id": str(issue.id), "service_notice": None, "account_id": None}]
+
+
+PHOTO_REQUIRED = (
+    "该类事件须附照片：以 multipart/form-data 的 media 字段上传照片文件，"
+    "或以 media_url 指向已上传到本服务器的照片（PUT /api/v1/attachments/{uuid}）"
+)
+_ATTACHMENT_PATH = re.compile(r"/api/v1/attachments/([0-9a-fA-F-]{36})$")
+
+
+def _stored_photo(session: Session, scope: Scope, index: int, data: bytes) -> uuid.UUID:
+    """One ``media`` file stored as a photo, the same way as a phone's upload."""
+    photo = uuid.uuid4()
+    try:
+        visits_service.put_attachment(session, scope, photo, data, store=get_blob_store())
+    except DomainError as exc:
+        raise Open311Error(400, f"media 第 {index + 1} 个文件：{exc.detail or exc.title}") from exc
+    return photo
+
+
+def _uploaded_photo(session: Session, scope: Scope, media_url: str, here: str | None) -> uuid.UUID:
+    """The photo a ``media_url`` names: one this account uploaded to this server."""
+    bases = [b.rstrip("/") for b in (get_settings().public_url, here) if b]
+    path = next((media_url[len(b) :] for b in bases if media_url.startswith(b + "/")), None)
+    found = _ATTACHMENT_PATH.match(path) if path is not None else None
+    if found is None:
+        raise Open311Error(
+            400,
+            "media_url 须指向已上传到本服务器的照片（…/api/v1/attachments/{uuid}）；"
+            "不从其他网站取照片，请以 media 字段直接上传",
+        )
+    photo = uuid.UUID(found.group(1))
+    attachment = session.get(Attachment, photo)
+    if attachment is None or attachment.user_id != scope.user_id:
+        raise Open311Error(400, "media_url 指向的照片不存在，或不是该 api_key 的账号上传的")
+    return photo
 
 
 def token(session: Session, token_id: str, *, jurisdiction_id: str | None) -> list[dict[str, Any]]:
@@ -300,14 +365,14 @@ def token(session: Session, token_id: str, *, jurisdiction_id: str | None) -> li
     try:
         key = uuid.UUID(token_id)
     except ValueError as exc:
-        raise Open311Error(404, "token not found") from exc
+        raise Open311Error(404, "token 不存在") from exc
     issue_id = session.scalar(
         select(Issue.id)
         .join(IssueCategory, IssueCategory.code == Issue.category_code)
         .where(Issue.client_uuid == key, IssueCategory.public)
     )
     if issue_id is None:
-        raise Open311Error(404, "token not found")
+        raise Open311Error(404, "token 不存在")
     return [{"service_request_id": str(issue_id), "token": token_id}]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Form, Query, Response
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from gridgov.config import get_settings
 from gridgov.deps import SessionDep
@@ -24,7 +24,7 @@ def _render(
     try:
         fmt = open311.check_format(fmt)
         if any("\x00" in t for t in texts if t):
-            raise open311.Open311Error(400, "parameters must not contain NUL characters")
+            raise open311.Open311Error(400, "参数中不能包含空字符（\\0）")
         payload = call()
     except open311.Open311Error as exc:
         status = exc.status
@@ -35,9 +35,21 @@ def _render(
     return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
+def error_response(path: str, status: int, description: str) -> Response:
+    """An Open311 error array for a refusal made before the route ran (FastAPI's validation,
+    routing): Open311 clients read this shape, in the format the path asks for."""
+    fmt = "xml" if path.endswith(".xml") else "json"
+    return _render(fmt, "errors", lambda: _raise(status, description))
+
+
+def _raise(status: int, description: str) -> Any:
+    raise open311.Open311Error(status, description)
+
+
 @router.get("/discovery.{fmt}", summary="Open311 服务发现")
-def get_discovery(fmt: str) -> Response:
-    base = get_settings().public_url
+def get_discovery(fmt: str, request: Request) -> Response:
+    # The address clients use (GRIDGOV_PUBLIC_URL behind a proxy), else this request's own.
+    base = get_settings().public_url or str(request.base_url)
     return _render(fmt, "discovery", lambda: open311.discovery(base))
 
 
@@ -107,9 +119,30 @@ def get_request(
     )
 
 
-@router.post("/requests.{fmt}", summary="Open311 提交诉求（需 api_key）")
+def _read(files: list[UploadFile]) -> list[bytes]:
+    """The media files' bytes, each read only up to one byte past the photo limit (the service
+    refuses it then; the request guard has capped the whole body already)."""
+    limit = get_settings().visits.attachment_max_bytes
+    return [f.file.read(limit + 1) for f in files]
+
+
+@router.post(
+    "/requests.{fmt}",
+    summary="Open311 提交诉求（需 api_key；可附照片：media 文件或 media_url）",
+    # GeoReport v2 posts a urlencoded form; photos come as multipart (its media extension).
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"$ref": "#/components/schemas/Body_open311-create_request"}
+                }
+            }
+        }
+    },
+)
 def create_request(
     fmt: str,
+    request: Request,
     session: SessionDep,
     api_key: str | None = Form(None, max_length=200),
     jurisdiction_id: str | None = Form(None, max_length=12),
@@ -118,6 +151,13 @@ def create_request(
     long: str | None = Form(None, max_length=40),
     address_string: str | None = Form(None, max_length=500),
     description: str | None = Form(None, max_length=4000),
+    media_url: str | None = Form(None, max_length=500, description="本服务器上已上传的照片地址"),
+    media: list[UploadFile] = File(
+        default_factory=list, description="照片文件（JPEG/PNG/WebP，multipart/form-data）"
+    ),
+    media_brackets: list[UploadFile] = File(
+        default_factory=list, alias="media[]", description="同 media（PHP 式字段名）"
+    ),
 ) -> Response:
     return _render(
         fmt,
@@ -131,9 +171,21 @@ def create_request(
             long=long,
             description=description,
             address_string=address_string,
+            media=_read([*media, *media_brackets]),
+            media_url=media_url,
+            here=str(request.base_url),
         ),
         status=201,
-        texts=(api_key, jurisdiction_id, service_code, lat, long, address_string, description),
+        texts=(
+            api_key,
+            jurisdiction_id,
+            service_code,
+            lat,
+            long,
+            address_string,
+            description,
+            media_url,
+        ),
     )
 
 

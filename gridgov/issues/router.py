@@ -66,7 +66,13 @@ def list_issues(
     return IssuePage(items=items, next=next_url(request)(cursor) if cursor else None)
 
 
-@router.post("", response_model=IssueRead, status_code=201, summary="上报事件")
+@router.post(
+    "",
+    response_model=IssueRead,
+    status_code=201,
+    summary="上报事件（按 client_uuid 幂等）",
+    responses={200: {"model": IssueRead, "description": "重复提交：返回已存的记录，未作改动"}},
+)
 def report_issue(
     body: IssueCreate,
     response: Response,

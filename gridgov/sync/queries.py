@@ -9,8 +9,8 @@ from __future__ import annotations
 # in another database on the same server (a benchmark, a report) would stall every phone.
 # Only xids positively known to belong to other databases are discounted — one that committed
 # meanwhile, or is not visible in pg_stat_activity, still counts (safe: only later, never lost).
-CHANGES_SQL = """
-WITH snap AS (SELECT pg_current_snapshot() AS s),
+HORIZON_CTE = """
+snap AS (SELECT pg_current_snapshot() AS s),
 elsewhere AS (
     SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
     WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
@@ -22,7 +22,14 @@ horizon AS (
         (SELECT pg_snapshot_xmax(s)::text::bigint FROM snap)
     ) AS xid
 )
-SELECT horizon.xid AS horizon, c.xid, c.seq, c.entity, c.entity_id
+"""
+
+HORIZON_SQL = "WITH " + HORIZON_CTE + "SELECT xid FROM horizon"
+
+CHANGES_SQL = (
+    "WITH "
+    + HORIZON_CTE
+    + """SELECT horizon.xid AS horizon, c.xid, c.seq, c.entity, c.entity_id
 FROM horizon LEFT JOIN LATERAL (
     SELECT c.xid, c.seq, c.entity, c.entity_id
     FROM sync_changes c
@@ -34,6 +41,30 @@ FROM horizon LEFT JOIN LATERAL (
 ) AS c ON true
 ORDER BY c.xid, c.seq
 """
+)
+
+# A first pull is a snapshot of the scope, not a replay of the log (which holds every past
+# change of an entity, and tombstones of what the phone never had): the ids of what is there
+# now, one kind after another, keyset by id; the rows then come from the *_SQL reads below.
+SNAPSHOT_KINDS = ("grid", "household", "contact", "visit")
+SNAPSHOT_IDS_SQL = {
+    "grid": "SELECT g.id FROM grids g WHERE g.valid_to IS NULL AND {where}"
+    " AND g.id > :after ORDER BY g.id LIMIT :limit",
+    "household": "SELECT h.id FROM households h WHERE h.removed_at IS NULL AND {where}"
+    " AND h.id > :after ORDER BY h.id LIMIT :limit",
+    "contact": "SELECT c.id FROM contacts c JOIN households h ON h.id = c.household_id"
+    " WHERE c.valid_to IS NULL AND h.removed_at IS NULL AND {where}"
+    " AND c.id > :after ORDER BY c.id LIMIT :limit",
+    "visit": "SELECT v.id FROM visits v WHERE {where} AND v.id > :after ORDER BY v.id LIMIT :limit",
+}
+# The scope rule (``Scope.sql`` kind, alias) each snapshot read filters by — the same as the
+# reads of current state.
+SNAPSHOT_SCOPE = {
+    "grid": ("grid", "g"),
+    "household": ("household", "h"),
+    "contact": ("household", "h"),
+    "visit": ("visit", "v"),
+}
 
 GRIDS_SQL = """
 SELECT g.id, g.code, g.name, g.village_id, g.kind, g.version,
@@ -94,7 +125,7 @@ WHERE c.seq = old.seq
 # A remaining change whose entity is no longer there (deleted, retired, ended, moved away) is a
 # tombstone; past the retention it goes, and the horizon moves past it: a cursor from before
 # the horizon might have missed it, so its pull answers ``reset``. Changes of live entities
-# stay (a first pull, cursor 0, is built from them).
+# stay (a cursor from before them still needs them).
 PRUNE_TOMBSTONES_SQL = """
 WITH gone AS (
     DELETE FROM sync_changes c

@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gridgov.deps import CoordSysDep, ReadScope, SessionDep
+from gridgov.deps import PAGE_LIMIT_RULE, CoordSysDep, ReadScope, SessionDep, checked_limit
 from gridgov.sync import service as sync_service
 from gridgov.sync.schemas import SyncPage
 
 router = APIRouter(tags=["sync"])
+
+SYNC_PAGE_DEFAULT = 500
 
 
 @router.get("/sync", response_model=SyncPage, summary="增量同步（从游标之后的全部变化）")
@@ -19,7 +21,9 @@ def pull(
     scope: ReadScope,
     coord_sys: CoordSysDep,
     cursor: Annotated[str | None, Query(max_length=500, description="上次返回的 next")] = None,
-    limit: Annotated[int, Query(ge=1, description="每页变化条数")] = 500,
+    limit: Annotated[
+        int | None, Query(ge=1, description=f"每页变化条数（默认 500；{PAGE_LIMIT_RULE}）")
+    ] = None,
     pii: Annotated[
         bool,
         Query(
@@ -28,5 +32,10 @@ def pull(
     ] = False,
 ) -> SyncPage:
     return sync_service.pull(
-        session, scope, cursor=cursor, limit=limit, coord_sys=coord_sys, pii=pii
+        session,
+        scope,
+        cursor=cursor,
+        limit=checked_limit(limit, SYNC_PAGE_DEFAULT),
+        coord_sys=coord_sys,
+        pii=pii,
     )

@@ -48,6 +48,9 @@ def scope_key(scope: Scope) -> str:
 # fingerprint, xid, seq], as base64url JSON, signed with an HMAC whose key is derived from the
 # auth secret key. The server acts on a cursor only if it made it for this user: a forged or
 # altered one, or another user's, cannot name a scope (and so tombstones) the caller never had.
+# During a first pull (a snapshot of the scope, see ``_snapshot``) two more fields say how far
+# the snapshot has come: the kind (index in ``queries.SNAPSHOT_KINDS``) and the last id sent;
+# (xid, seq) is then where the change log takes over once the snapshot is done.
 
 _CURSOR_CONTEXT = b"gridgov sync cursor v1"
 _SIGNATURE_BYTES = 16
@@ -67,8 +70,10 @@ def _signature(body: str) -> bytes:
     return hmac.new(key, body.encode(), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
 
-def _cursor(scope: Scope, xid: int, seq: int) -> str:
-    key = [scope.user_id, _bound(scope), scope_key(scope), xid, seq]
+def _cursor(scope: Scope, xid: int, seq: int, snapshot: tuple[int, int] | None = None) -> str:
+    key: list[Any] = [scope.user_id, _bound(scope), scope_key(scope), xid, seq]
+    if snapshot is not None:
+        key.extend(snapshot)
     body = _b64(json.dumps(key, separators=(",", ":")).encode())
     return f"{body}.{_b64(_signature(body))}"
 
@@ -83,7 +88,7 @@ def _verified(cursor: str) -> list[Any] | None:
         key = json.loads(_unb64(body)) if hmac.compare_digest(given, _signature(body)) else None
     except ValueError:
         return None
-    return key if isinstance(key, list) and len(key) == 5 else None
+    return key if isinstance(key, list) and len(key) in (5, 7) else None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,13 @@ class _Position:
     seq: int
     bound: str  # what the caller was bound to when the cursor was issued ("g12", "u3")
     same_scope: bool
+    # Within a first pull: (kind index, last id sent); None in the change log.
+    snapshot: tuple[int, int] | None = None
+
+    @property
+    def first_pull(self) -> bool:
+        """No cursor, or the log's very beginning (after a rebind): a snapshot, not a replay."""
+        return self.snapshot is not None or (self.xid, self.seq) == (0, 0)
 
 
 def _read_cursor(scope: Scope, cursor: str | None) -> _Position | None:
@@ -102,13 +114,16 @@ def _read_cursor(scope: Scope, cursor: str | None) -> _Position | None:
     fields = _verified(cursor)
     if fields is None:
         return None
-    user_id, bound, key, xid, seq = fields
-    numbers = (user_id, xid, seq)
+    user_id, bound, key, xid, seq, *snapshot = fields
+    numbers = (user_id, xid, seq, *snapshot)
     if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in numbers):
         return None
     if user_id != scope.user_id or not isinstance(bound, str) or not _BOUND.match(bound):
         return None
-    return _Position(xid, seq, bound, bound == _bound(scope) and key == scope_key(scope))
+    if snapshot and snapshot[0] >= len(queries.SNAPSHOT_KINDS):
+        return None
+    same = bound == _bound(scope) and key == scope_key(scope)
+    return _Position(xid, seq, bound, same, (snapshot[0], snapshot[1]) if snapshot else None)
 
 
 _BOUND = re.compile(r"^[gu][0-9]{1,18}$")
@@ -125,13 +140,18 @@ def pull(
 ) -> SyncPage:
     """One page of changes, oldest first, as upserts (current state) and tombstones.
 
+    A first pull (no cursor) is a snapshot instead: everything in the scope now, each object
+    once, kind after kind, and no tombstones (``_snapshot``); its last page hands over to the
+    change log at the point where the snapshot began.
+
     Households' heads' names and phones follow the personal-data rule: in clear for a grid
     member (``privacy.offline_clear``: the phone works offline with its grid's households) or
     with ``pii=true`` for a role allowed it; a page that shows any is one audit entry with counts.
+    ``limit`` is the caller's, already checked against the page maximum (``deps.checked_limit``:
+    above it is a 422, never a silently shorter page).
     """
     now = datetime.now(UTC)
     shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
-    limit = min(limit, get_settings().limits.page_max)
     position = _read_cursor(scope, cursor)
     if position is None or (0, 0) < (position.xid, position.seq) < _pruned(session):
         return SyncPage(reset=True, has_more=True, server_time=now)
@@ -144,26 +164,14 @@ def pull(
             has_more=True,
             server_time=now,
         )
-    where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
-    result = session.execute(
-        text(queries.CHANGES_SQL.format(where=where)),
-        {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},
-    ).all()
-    horizon = result[0].horizon
-    rows = [r for r in result if r.seq is not None]
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    changed: dict[str, set[int]] = {"grid": set(), "household": set(), "contact": set()}
-    changed["visit"] = set()
-    for r in rows:
-        changed[r.entity].add(r.entity_id)
-    upserts, tombstones = _current_state(session, scope, changed, coord_sys, shown=shown)
-    last = (rows[-1].xid, rows[-1].seq) if rows else (position.xid, position.seq)
-    if not has_more:
-        # Everything of this scope below the read horizon has been handed out, and nothing can
-        # still arrive below it: move the cursor up to it, so that a phone in a quiet scope
-        # keeps a cursor newer than what pruning removes (and is not told to reset).
-        last = max(last, (horizon - 1, _LAST_SEQ))
+    if position.first_pull:
+        changed, has_more, next_cursor = _snapshot(session, scope, position, limit)
+        # Nothing is a tombstone here: what vanished between the two reads was never sent.
+        upserts, _ = _current_state(session, scope, changed, coord_sys, shown=shown)
+        tombstones = SyncTombstones()
+    else:
+        changed, has_more, next_cursor = _changes(session, scope, position, limit)
+        upserts, tombstones = _current_state(session, scope, changed, coord_sys, shown=shown)
     due = None
     if not has_more and scope.can(Perm.visits_write):
         due = visits_service.due_list(
@@ -183,7 +191,7 @@ def pull(
     return SyncPage(
         upserts=upserts,
         tombstones=tombstones,
-        next=_cursor(scope, *last),
+        next=next_cursor,
         has_more=has_more,
         due=due,
         server_time=now,
@@ -191,6 +199,72 @@ def pull(
 
 
 _LAST_SEQ = 2**62  # above any sequence number: "all of this transaction"
+
+
+def _no_changes() -> dict[str, set[int]]:
+    return {kind: set() for kind in queries.SNAPSHOT_KINDS}
+
+
+def _changes(
+    session: Session, scope: Scope, position: _Position, limit: int
+) -> tuple[dict[str, set[int]], bool, str]:
+    """The entities of the next ``limit`` change rows after the cursor, in (xid, seq) order."""
+    where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
+    result = session.execute(
+        text(queries.CHANGES_SQL.format(where=where)),
+        {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},
+    ).all()
+    horizon = result[0].horizon
+    rows = [r for r in result if r.seq is not None]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changed = _no_changes()
+    for r in rows:
+        changed[r.entity].add(r.entity_id)
+    last = (rows[-1].xid, rows[-1].seq) if rows else (position.xid, position.seq)
+    if not has_more:
+        # Everything of this scope below the read horizon has been handed out, and nothing can
+        # still arrive below it: move the cursor up to it, so that a phone in a quiet scope
+        # keeps a cursor newer than what pruning removes (and is not told to reset).
+        last = max(last, (horizon - 1, _LAST_SEQ))
+    return changed, has_more, _cursor(scope, *last)
+
+
+def _snapshot(
+    session: Session, scope: Scope, position: _Position, limit: int
+) -> tuple[dict[str, set[int]], bool, str]:
+    """The next ``limit`` objects of a first pull: grids, then households, contacts, visits,
+    each kind by id — every object in the scope once, whatever the log holds about it.
+
+    The first page notes the read horizon H (every transaction below it has ended, so its
+    writes are in what the snapshot reads); the change log takes over from H once the last
+    kind is done. A write committed while the pages are fetched has H or a later xid: the
+    snapshot may already show it, and the next pull sends it (again) — never lost.
+    """
+    if position.snapshot is None:
+        horizon = session.scalar(text(queries.HORIZON_SQL))
+        xid, seq, kind, after = horizon - 1, _LAST_SEQ, 0, 0
+    else:
+        xid, seq = position.xid, position.seq
+        kind, after = position.snapshot
+    changed = _no_changes()
+    room = limit
+    while kind < len(queries.SNAPSHOT_KINDS):
+        name = queries.SNAPSHOT_KINDS[kind]
+        where, params = scope.sql(*queries.SNAPSHOT_SCOPE[name])
+        ids = session.scalars(
+            text(queries.SNAPSHOT_IDS_SQL[name].format(where=where)),
+            {**params, "after": after, "limit": room + 1},
+        ).all()
+        if len(ids) > room:  # this kind goes on in the next page
+            changed[name].update(ids[:room])
+            return changed, True, _cursor(scope, xid, seq, (kind, ids[room - 1]))
+        changed[name].update(ids)
+        room -= len(ids)
+        kind, after = kind + 1, 0
+        if room == 0 and kind < len(queries.SNAPSHOT_KINDS):
+            return changed, True, _cursor(scope, xid, seq, (kind, 0))
+    return changed, False, _cursor(scope, xid, seq)
 
 
 def _pruned(session: Session) -> tuple[int, int]:

@@ -19,7 +19,7 @@ def shared_app() -> FastAPI:
 
 @pytest.fixture
 def app(shared_app: FastAPI, session: Session) -> Iterator[FastAPI]:
-    """Overrides the root ``app``: same override of get_session, on the shared app."""
+    """Overrides the root ``app``: same override of request_session, on the shared app."""
 
     bind_session(shared_app, session)
     yield shared_app

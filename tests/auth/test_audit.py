@@ -254,6 +254,86 @@ def test_audit_filters(client, as_user, session, world):
     assert items and {(e["entity"], e["entity_id"]) for e in items} == {("household", str(hid))}
 
 
+def read_log(client, headers: dict[str, str], **params: object) -> list[dict]:
+    seen: list[dict] = []
+    query = {"limit": 1000, **params}
+    while True:
+        r = client.get(f"{API}/audit", params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += body["items"]
+        if not body["next_cursor"]:
+            return seen
+        query["cursor"] = body["next_cursor"]
+
+
+def test_a_reader_below_the_county_sees_only_its_subtree(client, as_user, session, world):
+    """An auditor bound to 甲镇 reads 甲镇's entries — about its units, grids, households, party
+    organisations, members, contacts, issues, visits, users, or written by its users — and
+    never 乙乡's, although both are in the same county."""
+    from gridgov.auth import service as auth_service
+    from tests.conftest import token_for
+    from tests.fixtures.world import PASSWORD, TOWN_A, VILLAGE_B
+
+    county = as_user("county")
+    ours, theirs = world.households["A1-1"], world.households["C1-1"]
+    for hid in (ours, theirs):
+        r = client.patch(f"{API}/households/{hid}", headers=county, json={"size": 4})
+        assert r.status_code == 200, r.text
+    for code in (VILLAGE_B, VILLAGE_C):
+        r = client.patch(f"{API}/units/{code}", headers=county, json={"name": f"{code[-3:]}村"})
+        assert r.status_code == 200, r.text
+    r = client.patch(
+        f"{API}/party-orgs/{world.orgs[VILLAGE_C]}", headers=county, json={"name": "南村党支部"}
+    )
+    assert r.status_code == 200, r.text
+    # A write by one of 甲镇's own users (the village admin of 东村), about its village.
+    r = client.patch(f"{API}/households/{ours}", headers=as_user("village_a"), json={"size": 5})
+    assert r.status_code == 200, r.text
+    town_auditor = auth_service.create_user(
+        session,
+        None,
+        username="town_auditor",
+        password=PASSWORD,
+        role="auditor",
+        display_name="乡镇审计",
+        unit_code=TOWN_A,
+    )
+    session.commit()
+    headers = {"Authorization": f"Bearer {token_for(town_auditor.id, 'auditor')}"}
+
+    def keys(items: list[dict]) -> set[tuple[str, str | None]]:
+        return {(e["entity"], e["entity_id"]) for e in items}
+
+    everything = keys(read_log(client, as_user("auditor")))  # the county's auditor
+    seen = keys(read_log(client, headers))
+    foreign = {
+        ("household", str(theirs)),
+        ("admin_unit", VILLAGE_C),
+        ("party_org", str(world.orgs[VILLAGE_C])),
+    }
+    assert foreign <= everything
+    assert not foreign & seen
+    assert {("household", str(ours)), ("admin_unit", VILLAGE_B)} <= seen
+    # Everything shown is 甲镇's: no entry about 乙乡's households, units, grids, orgs, users.
+    town_b = set(
+        session.scalars(
+            text(
+                "SELECT 'household:' || h.id FROM households h JOIN admin_units v ON"
+                " v.id = h.village_id WHERE v.code LIKE '439902101%'"
+                " UNION SELECT 'admin_unit:' || code FROM admin_units WHERE code LIKE '439902101%'"
+                " UNION SELECT 'grid:' || g.id FROM grids g WHERE g.code LIKE '439902101%'"
+            )
+        )
+    )
+    assert town_b and not {f"{e}:{i}" for e, i in seen} & town_b
+    # The filters still narrow within the subtree, and outside it find nothing.
+    assert keys(read_log(client, headers, entity="household", entity_id=str(ours))) == {
+        ("household", str(ours))
+    }
+    assert read_log(client, headers, entity="household", entity_id=str(theirs)) == []
+
+
 @pytest.mark.parametrize("username", ["village_a", "town_a", "grid_a1", "gis"])
 def test_audit_list_forbidden_to_others(client, as_user, username):
     assert_problem(client.get(f"{API}/audit", headers=as_user(username)), 403, "forbidden")

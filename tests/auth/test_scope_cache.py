@@ -122,3 +122,28 @@ def test_a_rolled_back_change_forgets_nothing_and_the_memory_expires(
     monkeypatch.setattr(get_settings().auth, "scope_cache_seconds", 0.05)
     time.sleep(0.1)
     assert village_codes(client, headers) == {VILLAGE_B}
+
+
+def test_dashboard_nodes_are_remembered_and_forgotten_with_the_scopes(
+    client, session, world: World, remembering
+):
+    """The dashboard remembers units by code (gridgov.dashboard.service.NODES) in the same
+    memory: a committed rename is shown at once, and scope is still checked every time."""
+    from gridgov.dashboard.service import NODES
+
+    county = {"Authorization": f"Bearer {token_for(world.users['county'], 'county_admin')}"}
+    village = {"Authorization": f"Bearer {token_for(world.users['village_a'], 'village_admin')}"}
+    path = f"/api/v1/dashboard/{VILLAGE_B}/summary"
+    first = client.get(path, headers=county)
+    assert first.status_code == 200, first.text
+    assert NODES.get(VILLAGE_B) is not None
+    again = queries_during(session, lambda: client.get(path, headers=county))
+    assert not any("FROM admin_units WHERE code" in q for q in again)
+    # Remembered, yet another village's admin still gets 404 for it.
+    r = client.get(path, headers=village)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    unit = session.scalar(select(AdminUnit).where(AdminUnit.code == VILLAGE_B))
+    unit.name = "新名村"
+    session.commit()
+    assert NODES.get(VILLAGE_B) is None
+    assert client.get(path, headers=county).json()["unit"]["name"] == "新名村"

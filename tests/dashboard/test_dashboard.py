@@ -466,3 +466,55 @@ def test_ledger_matches_the_api_cell_by_cell(client, as_user, activity):
     scores = client.get(f"/api/v1/dashboard/{COUNTY}/scores", headers=as_user("county")).json()
     sheet = list(book["党员积分"].iter_rows(min_row=3, values_only=True))
     assert [(r[0], r[3]) for r in sheet] == [(i["name"], i["score"]) for i in scores["items"]]
+
+
+def test_open_issues_follow_their_deadlines(client, as_user, session, activity):
+    """Open, overdue and due-soon issues come from the status rows, for every level, and a
+    village whose issue reaches a deadline is recomputed without any write."""
+    open_a = (
+        session.execute(
+            text(
+                "SELECT i.id FROM issues i JOIN admin_units u ON u.id = i.village_id"
+                " WHERE u.code = :v ORDER BY i.id"
+            ),
+            {"v": VILLAGE_A},
+        )
+        .scalars()
+        .all()
+    )
+    assert len(open_a) == 2
+    # One overdue an hour ago; one with 10 % of a day's SLA left (due soon at share 0.25).
+    session.execute(
+        text(
+            "UPDATE issues SET sla_started_at = now() - interval '1 day',"
+            " due_at = CASE id WHEN :late THEN now() - interval '1 hour'"
+            " ELSE now() + interval '144 minutes' END WHERE id IN (:late, :soon)"
+        ),
+        {"late": open_a[0], "soon": open_a[1]},
+    )
+    rollups.refresh(session)
+    counts = {}
+    for code in (COUNTY, TOWN_A, VILLAGE_A, TOWN_B):
+        issues = summary(client, as_user("county"), code)["issues"]
+        counts[code] = (issues["open"], issues["open_overdue"], issues["open_due_soon"])
+    b_open = 1  # VILLAGE_B's issue, still far from its deadline
+    assert counts == {
+        COUNTY: (2 + b_open, 1, 1),
+        TOWN_A: (2 + b_open, 1, 1),
+        VILLAGE_A: (2, 1, 1),
+        TOWN_B: (0, 0, 0),
+    }
+    village = summary(client, as_user("county"), VILLAGE_A)
+    assert village["warning"]["parts"]["issues"] == "red"
+
+    # A deadline reached at this very moment (the transaction's now()): the next refresh
+    # recomputes the village although nothing was written.
+    session.execute(text("UPDATE issues SET due_at = now() WHERE id = :id"), {"id": open_a[1]})
+    rollups.refresh(session)
+    again = rollups.refresh(session)
+    assert again.ran and again.villages == 1
+    noted = session.scalar(
+        text("SELECT count(*) FROM dash_dirty WHERE village_id = :v"),
+        {"v": activity.units[VILLAGE_A]},
+    )
+    assert noted == 0  # picked up by its deadline, not by a note

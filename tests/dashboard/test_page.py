@@ -30,6 +30,7 @@ from gridgov.auth.models import User
 from gridgov.config import Settings
 from gridgov.dashboard import page as dashboard_page
 from gridgov.dashboard import rollups
+from tests.fixtures.browser import launch
 from tests.fixtures.served import serve_world
 from tests.fixtures.world import (
     COUNTY,
@@ -42,17 +43,6 @@ from tests.fixtures.world import (
     World,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 POSITION = {h[0]: (h[2], h[3]) for h in HOUSEHOLDS}
 
 
@@ -195,15 +185,8 @@ def site(template_db: str) -> Iterator[tuple[str, World]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run deploy/bootstrap-browser.sh (make test does)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launch() as chromium:
+        yield chromium
 
 
 def _ready(page: Any, code: str) -> None:

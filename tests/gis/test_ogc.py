@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from gridgov.dashboard import rollups
 from tests.fixtures.world import GRID_A1, HOUSEHOLDS, VILLAGE_A, VILLAGE_C, World
 
 
@@ -89,7 +95,21 @@ def test_households_are_masked(client, as_user, world: World):
     assert gap["properties"]["grid_code"] is None and "outside_grid" in gap["properties"]["flags"]
 
 
-def test_grids_carry_household_counts_and_ccw_rings(client, as_user, world: World):
+@pytest.fixture
+def committed_rollups(engine: Engine, world: World) -> Iterator[None]:
+    """The world's rollups refreshed and committed (items stream on a connection of their
+    own, which sees no uncommitted row), removed again afterwards."""
+    with Session(engine) as s, s.begin():
+        rollups.refresh(s)
+    yield
+    with Session(engine) as s, s.begin():
+        for table in ("dash_status", "dash_member_status", "dash_unit_status"):
+            s.execute(text(f"DELETE FROM {table}"))
+
+
+def test_grids_carry_household_counts_and_ccw_rings(
+    client, as_user, committed_rollups, world: World
+):
     features = all_features(client, as_user("county"), "/ogc/collections/grids/items")
     counts = {f["properties"]["code"]: f["properties"]["household_count"] for f in features}
     assert counts == {GRID_A1: 4, VILLAGE_A + "002": 2, "439902100202001": 2, VILLAGE_C + "001": 1}

@@ -145,3 +145,43 @@ def test_tiles_served_twice_hit_the_cache(client, as_user, cache_bytes):
     assert (metric(client, "hits_total"), metric(client, "misses_total")) == (4, 2)
     assert metric(client, "entries") == 2
     assert 0 < metric(client, "bytes") <= metric(client, "max_bytes") == 1024 * 1024
+
+
+def test_each_response_says_whether_it_came_from_the_cache(client, as_user, cache_bytes):
+    """X-Tile-Cache on every 200 and 204: what a load generator counts per response."""
+    cache_bytes.setenv("GRIDGOV_MAPS__TILE_CACHE_BYTES", str(1024 * 1024))
+    get_settings.cache_clear()
+    seen = [client.get(url, headers=as_user("county")) for url in tile_urls(2)]
+    assert [r.status_code for r in seen] == [200, 200, 204, 204]
+    assert [r.headers["x-tile-cache"] for r in seen] == ["miss", "hit", "miss", "hit"]
+    again = client.get(
+        tile_urls(1)[0], headers={**as_user("county"), "If-None-Match": seen[0].headers["etag"]}
+    )
+    assert again.status_code == 304 and "x-tile-cache" not in again.headers  # nothing rendered
+
+
+def test_with_the_cache_off_every_response_is_a_miss(client, as_user, cache_bytes):
+    cache_bytes.setenv("GRIDGOV_MAPS__TILE_CACHE_BYTES", "0")
+    get_settings.cache_clear()
+    seen = [client.get(url, headers=as_user("county")) for url in tile_urls(3)]
+    assert {r.headers["x-tile-cache"] for r in seen} == {"miss"}
+
+
+def test_with_the_versions_in_memory_cached_tiles_are_answered_in_place(
+    client, as_user, cache_bytes
+):
+    """The path the servers take while listening (gis.tiles.serve): the version from memory,
+    a hit or a 304 answered on the event loop, a miss rendered in a worker thread."""
+    cache_bytes.setenv("GRIDGOV_MAPS__TILE_CACHE_BYTES", str(1024 * 1024))
+    cache_bytes.setattr(tiles.VERSIONS, "version", lambda tables: "1.1.1")
+    get_settings.cache_clear()
+    seen = [client.get(url, headers=as_user("county")) for url in tile_urls(2)]
+    assert [r.status_code for r in seen] == [200, 200, 204, 204]
+    assert [r.headers["x-tile-cache"] for r in seen] == ["miss", "hit", "miss", "hit"]
+    assert seen[0].content == seen[1].content and seen[0].content
+    again = client.get(
+        tile_urls(1)[0], headers={**as_user("county"), "If-None-Match": seen[0].headers["etag"]}
+    )
+    assert again.status_code == 304
+    cache_bytes.setattr(tiles.VERSIONS, "version", lambda tables: "1.1.2")  # a change: re-render
+    assert client.get(tile_urls(1)[0], headers=as_user("county")).headers["x-tile-cache"] == "miss"

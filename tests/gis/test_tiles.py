@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from gridgov.dashboard import rollups
 from gridgov.geo.tiles import lonlat_to_tile, tiles_covering
-from tests.fixtures.world import GRID_A1, HOUSEHOLDS, World
+from tests.fixtures.world import COUNTY, GRID_A1, HOUSEHOLDS, World
 
 mvt = pytest.importorskip("mapbox_vector_tile")
 
@@ -41,7 +42,8 @@ def test_anonymous_gets_401(client):
     assert client.get("/tiles/grids/12/3310/1748.mvt").status_code == 401
 
 
-def test_grid_tiles_carry_attributes(client, as_user, world: World):
+def test_grid_tiles_carry_attributes(client, as_user, session, world: World):
+    rollups.refresh(session)  # the counts are the dashboard's (dash_status)
     features = layer_features(client, as_user("county"), "grids", 12)
     by_id = {f["id"]: f["properties"] for f in features}
     assert set(by_id) == set(world.grids.values())
@@ -152,3 +154,41 @@ def test_a_late_commit_of_an_earlier_change_still_moves_the_version(engine, worl
         first.commit()
         after = reader.execute(version_sql_text).fetchone()[0]
     assert between != after
+
+
+def grid_a1(client, headers, world: World) -> tuple[str, dict[str, Any]]:
+    x, y = lonlat_to_tile(111.02, 26.02, 12)
+    response = client.get(f"/tiles/grids/12/{x}/{y}.mvt", headers=headers)
+    (a1,) = [
+        f for f in decode(response.content)["grids"]["features"] if f["id"] == world.grids[GRID_A1]
+    ]
+    return response.headers["etag"], a1["properties"]
+
+
+def test_grid_counts_follow_the_rollups_and_move_the_tile_version(
+    client, as_user, session, world: World
+):
+    """The grids' counts are read from dash_status: a household removed shows once the
+    refresher has run, and that refresh (not the edit alone) gives the tile a new ETag."""
+    rollups.refresh(session)
+    etag, a1 = grid_a1(client, as_user("county"), world)
+    assert (a1["household_count"], a1["covered_count"]) == (4, 0)
+    session.execute(
+        text("UPDATE households SET removed_at = now() WHERE id = :id"),
+        {"id": world.households["A1-1"]},
+    )
+    rollups.refresh(session)
+    moved, a1 = grid_a1(client, as_user("county"), world)
+    assert a1["household_count"] == 3 and moved != etag
+
+
+def test_a_refresh_that_moves_no_grid_count_keeps_the_grid_tiles(
+    client, as_user, session, world: World
+):
+    """Visits and issues are refreshed every few seconds; they never change a grid's counts,
+    so the grid tiles (and their cache) stay valid."""
+    rollups.refresh(session)
+    etag, _ = grid_a1(client, as_user("county"), world)
+    rollups.note_all(session, COUNTY)  # every village recomputed, nothing changed
+    assert rollups.refresh(session).villages > 0
+    assert grid_a1(client, as_user("county"), world)[0] == etag

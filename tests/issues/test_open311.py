@@ -98,7 +98,7 @@ def test_services_are_the_public_categories(client) -> None:
 def test_errors_are_open311_arrays(client) -> None:
     r = client.get(f"{BASE}/services/0101.json")  # not public
     assert r.status_code == 404
-    assert r.json() == [{"code": 404, "description": "service_code '0101' not found"}]
+    assert r.json() == [{"code": 404, "description": "service_code 0101 不存在或不公开"}]
     root = _xml(client.get(f"{BASE}/services/0101.xml"))
     assert root.tag == "errors" and root.findtext("error/code") == "404"
     r = client.get(f"{BASE}/services.json?jurisdiction_id=999999")
@@ -211,7 +211,7 @@ def test_post_with_a_revoked_or_foreign_key_is_refused(client, session, api_key:
     auditor = api_keys.create_key(session, None, name="只读", username="auditor").secret
     denied = client.post(f"{BASE}/requests.json", data={**form, "api_key": auditor})
     assert denied.status_code == 403
-    assert denied.json() == [{"code": 403, "description": "this api_key may not submit requests"}]
+    assert denied.json() == [{"code": 403, "description": "该 api_key 所属账号无权提交诉求"}]
 
     key = session.query(ApiKey).filter(ApiKey.key_hash == api_keys.hash_key(api_key)).one()
     assert session.get(User, key.user_id).username == "grid_a1"
@@ -220,7 +220,7 @@ def test_post_with_a_revoked_or_foreign_key_is_refused(client, session, api_key:
     before = session.query(Issue).count()
     revoked = client.post(f"{BASE}/requests.json", data=form)
     assert revoked.status_code == 403, revoked.text
-    assert revoked.json() == [{"code": 403, "description": "invalid api_key"}]
+    assert revoked.json() == [{"code": 403, "description": "api_key 无效、已撤销或已过期"}]
     root = _xml(client.post(f"{BASE}/requests.xml", data=form))
     assert (root.tag, root.findtext("error/code")) == ("errors", "403")
     assert session.query(Issue).count() == before

@@ -59,6 +59,18 @@ def test_report_is_idempotent_by_client_uuid(client, as_user) -> None:
     assert got["allowed_actions"] == ["self_resolve", "cancel", "escalate"]
 
 
+def test_the_document_states_both_answers_of_a_report(client) -> None:
+    """201 for a new issue, 200 for a resubmission (the stored one): both in the OpenAPI
+    document, with the same body, so clients and schemathesis expect the 200 (the stateful run
+    found it undocumented)."""
+    responses = client.get("/openapi.json").json()["paths"]["/api/v1/issues"]["post"]["responses"]
+    assert {"200", "201"} <= set(responses)
+    schema = {"$ref": "#/components/schemas/IssueRead"}
+    for status in ("200", "201"):
+        assert responses[status]["content"]["application/json"]["schema"] == schema
+    assert "已存" in responses["200"]["description"]
+
+
 def test_grid_at_a_boundary_is_derived_and_may_be_corrected(client, as_user) -> None:
     headers = as_user("village_a")
     # On the line between 东村-001 and 东村-002: covered by both, the lower code is taken.

@@ -18,6 +18,7 @@ import pytest
 
 from gridgov.config import get_settings
 from gridgov.middleware import json_depth
+from gridgov.site import pages as site_pages
 from tests.conftest import token_for
 from tests.fixtures.world import World
 
@@ -220,6 +221,90 @@ def test_body_limits_name_real_routes():
     assert set(BODY_LIMITS) <= routes
 
 
+def _takes_a_file(route: Any) -> bool:
+    from fastapi import UploadFile
+
+    return any(f.field_info.annotation is UploadFile for f in route.dependant.body_params)
+
+
+def test_every_file_upload_gets_the_upload_limit():
+    """A file import (a county's code list may come as a GeoPackage with every boundary) is
+    not held to the 1 MB of an ordinary JSON write."""
+    from gridgov.app import create_app, route_table
+    from gridgov.middleware import BODY_LIMITS
+
+    settings = get_settings()
+    uploads = {(m, p) for p, r in route_table(create_app()) for m in r.methods if _takes_a_file(r)}
+    assert ("POST", "/api/v1/imports/units") in uploads and len(uploads) == 3
+    for route in uploads:
+        assert route in BODY_LIMITS, route
+        assert BODY_LIMITS[route](settings) > settings.limits.upload_max_bytes, route
+
+
+def test_a_code_list_bigger_than_a_json_body_is_read(app, world: World):
+    """2 MB to the code-list import is read and judged on its content (not 413 unread)."""
+    boundary = "gridgovboundary"
+    payload = b"439902100,\xe7\x94\xb2\xe9\x95\x87\n" * (2 * MB // 16 + 1)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="codes.csv"'
+            "\r\nContent-Type: text/csv\r\n\r\n"
+        ).encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    assert len(body) > 2 * MB
+    sent = call(
+        app,
+        "POST",
+        "/api/v1/imports/units",
+        headers={
+            **bearer(world, "county", "county_admin"),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+        chunks=[body],
+    )
+    assert sent.status != 413, sent.body[:300]
+    assert sent.read == len(body)
+
+
+def test_nginx_allows_what_the_app_allows_and_no_more():
+    """deploy/nginx.conf: 1 MB by default (the app's default), and for each route with a larger
+    limit a location that lets exactly that route's bodies through (D4); HSTS over TLS (D11)."""
+    import re
+    from pathlib import Path
+
+    from gridgov.middleware import BODY_LIMITS
+
+    conf = (Path(__file__).parents[2] / "deploy" / "nginx.conf").read_text()
+    settings = get_settings()
+    server = conf[conf.index("listen 443") :]
+    default = re.search(r"^    client_max_body_size (\d+)m;", server, re.M)
+    assert default and int(default[1]) * MB == settings.limits.body_max_bytes
+    locations = re.findall(r"location (=|~|) ?(\S+) \{\s*client_max_body_size (\d+)m;", server)
+    assert locations
+
+    def nginx_limit(path: str) -> int:
+        # Example path of the route template, matched the way nginx would (exact, regex, prefix).
+        # (a format parameter takes one of its real values, as nginx's regex expects)
+        concrete = re.sub(r"\{fmt\}", "json", path)
+        concrete = re.sub(r"\{[^}]+\}", "x", concrete)
+        for kind, pattern, size in locations:
+            if (
+                (kind == "=" and concrete == pattern)
+                or (kind == "~" and re.search(pattern, concrete))
+                or (kind == "" and concrete.startswith(pattern))
+            ):
+                return int(size) * MB
+        return int(default[1]) * MB
+
+    for (_, path), limit_of in BODY_LIMITS.items():
+        assert nginx_limit(path) >= limit_of(settings), path
+        assert nginx_limit(path) <= limit_of(settings) + MB, path
+    assert nginx_limit("/api/v1/households") == settings.limits.body_max_bytes
+    assert re.search(r'add_header Strict-Transport-Security "max-age=\d+', server)
+
+
 # -- D9: JSON nesting depth, NUL in query strings and forms ------------------------------------
 
 
@@ -322,7 +407,8 @@ def test_html_pages_keep_working(client, as_user):
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     _common(docs.headers)
-    assert "default-src" not in docs.headers["content-security-policy"]
+    # The docs carry their own, stricter policy: scripts from this server only (tests/site).
+    assert docs.headers["content-security-policy"] == site_pages.csp("swagger")
     page = client.get("/ogc?f=html", headers=as_user("county"))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     _common(page.headers)

@@ -195,3 +195,29 @@ def test_a_long_transaction_in_another_database_does_not_stall_sync(committed, e
     finally:
         other_tx.rollback()
         other.close()
+
+
+def test_a_limit_above_the_page_maximum_is_refused_naming_the_field(committed, monkeypatch):
+    """As every list's ``limit``: above GRIDGOV_LIMITS__PAGE_MAX a 422, not a shorter page."""
+    from gridgov.config import get_settings
+
+    headers = committed.headers("grid_a1")
+    r = committed.client.get("/api/v1/sync", params={"limit": 1001}, headers=headers)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"] == [
+        {"loc": ["query", "limit"], "msg": "每页最多 1000 条", "code": "limit_too_large"}
+    ]
+    page = committed.pull("grid_a1", limit=1000)
+    assert page["reset"] is False and page["upserts"]["households"]
+    # The maximum is the setting's, and the default page never exceeds it.
+    monkeypatch.setattr(get_settings().limits, "page_max", 2)
+    r = committed.client.get("/api/v1/sync", params={"limit": 3}, headers=headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["msg"] == "每页最多 2 条"
+    first = committed.pull("grid_a1")
+    assert first["has_more"] is True
+    assert sum(len(v) for v in first["upserts"].values()) <= 2
+    # The document says so.
+    params = committed.client.get("/openapi.json").json()["paths"]["/api/v1/sync"]["get"]
+    limit = next(p for p in params["parameters"] if p["name"] == "limit")
+    assert "GRIDGOV_LIMITS__PAGE_MAX" in limit["description"] and "422" in limit["description"]
