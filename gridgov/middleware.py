@@ -195,7 +195,10 @@ def _nul_in_query(query: bytes) -> str | None:
     return ""
 
 
-class RequestGuardMiddleware:
+class _RoutesMiddleware:
+    """A middleware that looks up the route a request is for (built on first use: the app's
+    routes are all registered by then)."""
+
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
@@ -207,6 +210,8 @@ class RequestGuardMiddleware:
             self._routes = _Routes(self.fastapi_app)
         return self._routes
 
+
+class RequestGuardMiddleware(_RoutesMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -410,7 +415,7 @@ def _cors_path(path: str) -> bool:
     return path.startswith(CORS_PREFIXES) or path in CORS_PATHS
 
 
-class CorsMiddleware:
+class CorsMiddleware(_RoutesMiddleware):
     """CORS for the allow-listed origins only (``cors`` settings), on the ``CORS_PREFIXES``.
 
     A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) from an
@@ -421,17 +426,6 @@ class CorsMiddleware:
     and the exposed headers; ``Vary: Origin`` on all answers of these paths while CORS is on.
     Credentials mode (cookies) is never allowed: the API authenticates by header.
     """
-
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
-        self.app = app
-        self.fastapi_app = fastapi_app
-        self._routes: _Routes | None = None
-
-    @property
-    def routes(self) -> _Routes:
-        if self._routes is None:
-            self._routes = _Routes(self.fastapi_app)
-        return self._routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
