@@ -111,6 +111,20 @@ async def _end(session: Session, finish: Callable[[], None]) -> None:
         finish()  # nothing began: no statement to send
 
 
+async def read_in_thread(session: Session, work: Callable[[], T]) -> T:
+    """A read handler's work and the end of its transaction in one trip to a worker thread:
+    ``request_session`` then finds nothing begun and ends in place, so a read costs one
+    thread-pool hop instead of two. A domain error leaves the transaction to
+    ``request_session``, as for any handler."""
+
+    def run() -> T:
+        result = work()
+        session.commit()
+        return result
+
+    return await to_thread.run_sync(run)
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """The same transaction discipline for the CLI and jobs."""

@@ -19,6 +19,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.issues.workflow import LEVEL_NAMES, STATE_LABELS
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
 CHILD_LEVEL = {"county": "township", "township": "village", "village": "grid", "grid": None}
@@ -533,9 +534,9 @@ def issue_breakdown(session: Session, scope: Scope, code: str, p: Period) -> dic
     params.update(_rows_params(node))
     where = f"{source.filter('i')} AND {pf}"
 
-    def by(column: str) -> list[dict[str, Any]]:
+    def by(column: str, names: dict[Any, str]) -> list[dict[str, Any]]:
         return [
-            {"key": k, "issues": n}
+            {"key": k, "issues": n, "name": names.get(k)}
             for k, n in session.execute(
                 text(
                     f"SELECT i.{column}, sum(i.issues)::int"
@@ -546,14 +547,13 @@ def issue_breakdown(session: Session, scope: Scope, code: str, p: Period) -> dic
             )
         ]
 
-    names = dict(session.execute(text("SELECT code, name FROM issue_categories")).all())
-    categories = [{**c, "name": names.get(c["key"])} for c in by("category_code")]
+    categories = dict(session.execute(text("SELECT code, name FROM issue_categories")).all())
     return {
         "unit": _node_dict(node),
         "period": p.as_dict(),
-        "by_state": by("state"),
-        "by_category": categories,
-        "by_level": by("level"),
+        "by_state": by("state", STATE_LABELS),
+        "by_category": by("category_code", categories),
+        "by_level": by("level", {k: f"{v}级" for k, v in LEVEL_NAMES.items()}),
     }
 
 
