@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -298,9 +299,11 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
         FROM {rows.table("issue_periods")} i
         WHERE {rows.filter("i")} AND {pf_i} GROUP BY 1
     )
-    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
-    FROM st FULL JOIN vi ON vi.k_vi = st.k_st
-    FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
+    SELECT row_to_json(r)::text FROM (
+        SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
+        FROM st FULL JOIN vi ON vi.k_vi = st.k_st
+        FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
+    ) r
     """
     params.update(_rows_params(node))
     return sql, params
@@ -415,7 +418,9 @@ def _figures(
 ) -> tuple[dict[int, dict[str, Any]], str | None]:
     """Figures per key, and when the rollups they come from were computed."""
     sql, params = _figures_sql(node, p, children=children)
-    rows = {r["key"]: dict(r) for r in session.execute(text(sql), params).mappings()}
+    # One JSON text per row rather than ~30 columns: describing that many columns to the
+    # driver cost more than the figures themselves (py-spy: 7 % of a dashboard read).
+    rows = {r["key"]: r for r in map(orjson.loads, session.scalars(text(sql), params))}
     distinct = _range_households(session, node, p, children=children) if p.kind == "range" else None
     out = {}
     as_of = None
@@ -437,7 +442,7 @@ def _figures(
             if soon and figures["warning"]["colour"] == "green":
                 figures["warning"]["colour"] = "yellow"
         out[key] = figures
-    return out, as_of.isoformat() if as_of else None
+    return out, as_of
 
 
 def _empty() -> dict[str, Any]:
