@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import time
@@ -438,11 +439,16 @@ def api_routers() -> list[APIRouter]:
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Background work of one API process: the dashboard rollup refresher (one at a time
-    across processes, by an advisory lock)."""
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start-up and background work of one API process: the start-up heap frozen (with the
+    OpenAPI document built, so it is part of it), the dashboard rollup refresher (one at a
+    time across processes, by an advisory lock)."""
     from gridgov.dashboard.rollups import Refresher
+    from gridgov.ops.gc import freeze_startup_heap
 
+    if not gc.get_freeze_count():
+        app.openapi()
+        freeze_startup_heap()
     seconds = get_settings().dashboard.refresh_seconds
     refresher = Refresher(seconds) if seconds > 0 else None
     if refresher is not None:
