@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gridgov import privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
-from gridgov.db import get_stream_pool
+from gridgov.db import get_stream_pool, to_psycopg
 from gridgov.gis import files, queries
 from gridgov.gis.service import GEOJSON, check_parameters, get_layer, no_jit, parse_selection
 
@@ -80,11 +80,11 @@ def export(
         path, directory = files.write_file(layer, fmt, where, sql_params, options, progress)
         chunks = files.stream_file(path, directory)
     elif fmt == "csv":
-        sql = queries.to_psycopg(queries.export_csv_sql(layer, where))
+        sql = to_psycopg(queries.export_csv_sql(layer, where))
         chunks = _csv(_copy_out(sql, sql_params))
     else:
         select = queries.export_features_sql(layer, where)
-        sql = queries.to_psycopg(f"COPY ({select}) TO STDOUT (FORMAT binary)")
+        sql = to_psycopg(f"COPY ({select}) TO STDOUT (FORMAT binary)")
         features = _features(_copy_out(sql, sql_params))
         chunks = _ndjson(features) if fmt == "ndjson" else _geojson(layer.id, features)
     return Export(f"{layer.id}.{fmt}", MEDIA_TYPES[fmt], chunks)

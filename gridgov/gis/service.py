@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import Scope
-from gridgov.db import get_stream_pool
+from gridgov.db import get_stream_pool, to_psycopg
 from gridgov.errors import DomainError, FieldError, NotFound
 from gridgov.gis import queries
 from gridgov.gis.layers import COLLECTIONS, LAYERS, Layer
@@ -311,7 +311,7 @@ def stream_items(
         href_base=links.html_base,
         href_query=links.html_query,
     )
-    sql = queries.to_psycopg(queries.items_sql(layer, where, html=html))
+    sql = to_psycopg(queries.items_sql(layer, where, html=html))
     writer = _html_page if html else _geojson_page
     return writer(layer, links, _limited(stream_rows(sql, params), q.limit))
 
