@@ -82,7 +82,9 @@ def _needs_credential(dependant: Any) -> bool:
     from gridgov.deps import get_current_user, get_scope
 
     for dep in dependant.dependencies:
-        if dep.call in (get_scope, get_current_user) or _needs_credential(dep):
+        # A role guard (deps.require) asks for the scope itself.
+        guard = getattr(dep.call, "perm", None) is not None
+        if guard or dep.call in (get_scope, get_current_user) or _needs_credential(dep):
             return True
     return False
 
