@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
 import orjson
 from sqlalchemy import text
@@ -51,12 +53,12 @@ class PageResult:
 # -- clauses ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Clause:
-    """A boolean SQL fragment and the parameters it binds."""
+class Clause(NamedTuple):
+    """A boolean SQL fragment and the parameters it binds (read-only; a tuple because a list
+    builds a dozen per request and a tuple is the cheapest immutable thing to build)."""
 
     sql: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = MappingProxyType({})
 
 
 TRUE = Clause("true")
@@ -71,9 +73,8 @@ def _join(op: str, clauses: Iterable[Clause | None]) -> Clause | None:
             continue
         for name, value in c.params.items():
             # One name bound to two values would silently answer the wrong question.
-            if name in params and params[name] != value:
+            if params.setdefault(name, value) is not value and params[name] != value:
                 raise ValueError(f"parameter :{name} bound twice with different values")
-            params[name] = value
         parts.append(c.sql)
     if not parts:
         return None
@@ -214,22 +215,32 @@ class Keyset:
     keys: tuple[Key, ...]
     descending: bool = False
 
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(f"key_{i}" for i in range(len(self.keys)))
+
+    @cached_property
+    def _after_sql(self) -> str:
+        columns = ", ".join(k.column for k in self.keys)
+        marks = ", ".join(f":{n}" for n in self._names)
+        if len(self.keys) > 1:
+            columns, marks = f"({columns})", f"({marks})"
+        return f"{columns} {'<' if self.descending else '>'} {marks}"
+
     def after(self, cursor: str | None) -> Clause | None:
         """Rows past the cursor's key; ``None`` before the first page. A bad cursor is a 422."""
         if not cursor:
             return None
         values = decode_keys(cursor, [k.kind for k in self.keys])
-        names = [f"key_{i}" for i in range(len(self.keys))]
-        columns = ", ".join(k.column for k in self.keys)
-        marks = ", ".join(f":{n}" for n in names)
-        if len(self.keys) > 1:
-            columns, marks = f"({columns})", f"({marks})"
-        op = "<" if self.descending else ">"
-        return Clause(f"{columns} {op} {marks}", dict(zip(names, values, strict=True)))
+        return Clause(self._after_sql, dict(zip(self._names, values, strict=True)))
 
-    def order_by(self) -> str:
+    @cached_property
+    def _order_by(self) -> str:
         direction = " DESC" if self.descending else ""
         return "ORDER BY " + ", ".join(k.column + direction for k in self.keys)
+
+    def order_by(self) -> str:
+        return self._order_by
 
     def cursor(self, row: Mapping[str, Any]) -> str:
         return encode_cursor(*(encode_key(row[k.name]) for k in self.keys))
@@ -238,6 +249,12 @@ class Keyset:
 def by_id(alias: str) -> Keyset:
     """Oldest first by the table's bigint id: the key of most lists."""
     return Keyset((Key(f"{alias}.id", "id"),))
+
+
+# A list's statement text depends only on which filters are asked for, so there are few of them:
+# SQLAlchemy's text() scans a statement for bind names each time it is built (most of the cost
+# of composing a page's statement); a built one is immutable and can be executed again.
+_text = lru_cache(maxsize=1024)(text)
 
 
 def select_sql(columns: str, from_: str, *, geometry: str | None = None) -> str:
@@ -258,7 +275,7 @@ def fetch_page(
     """One page: ``limit + 1`` rows fetched, the extra one only says a next page exists."""
     where = and_(where, keyset.after(cursor))
     sql = f"{select} WHERE {where.sql} {keyset.order_by()} LIMIT :limit_plus"
-    result = session.execute(text(sql), {**where.params, "limit_plus": limit + 1})
+    result = session.execute(_text(sql), {**where.params, "limit_plus": limit + 1})
     # _asdict, not dict(row._mapping): the mapping builds a key view per row
     rows = [r._asdict() for r in result]
     more = len(rows) > limit
@@ -361,7 +378,7 @@ class Listing:
         geometry as GeoJSON in ``coord_sys``. The caller has checked that it is in scope."""
         select = select_sql(self.columns, self.from_, geometry=self.geometry)
         sql = f"{select} WHERE {self.keyset.keys[-1].column} = :row_id"
-        data = session.execute(text(sql), {"row_id": row_id}).one()._asdict()
+        data = session.execute(_text(sql), {"row_id": row_id}).one()._asdict()
         if self.geometry is not None:
             data[geometry_key] = to_geojson(data.pop("geometry"), coord_sys)
         return data
