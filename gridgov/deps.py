@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from gridgov.config import get_settings
 from gridgov.db import request_session
 from gridgov.errors import FieldError, Forbidden, PayloadInvalid, Unauthenticated
 from gridgov.geo import CoordSys
+from gridgov.listing import BBox, parse_bbox
 
 # scope="function": the transaction commits when the handler returns, before the response goes.
 SessionDep = Annotated[Session, Depends(request_session, scope="function")]
@@ -167,32 +167,11 @@ async def get_bbox(
         str | None,
         Query(max_length=200, description="minLon,minLat,maxLon,maxLat（按 coord_sys）"),
     ] = None,
-) -> tuple[float, float, float, float] | None:
-    if bbox is None:
-        return None
-    try:
-        values = tuple(float(v) for v in bbox.split(","))
-        if len(values) != 4 or not all(math.isfinite(v) for v in values):
-            raise ValueError
-    except ValueError as exc:
-        raise PayloadInvalid(
-            [
-                FieldError(
-                    ["query", "bbox"],
-                    "bbox 应为 4 个数：最小经度,最小纬度,最大经度,最大纬度",
-                    "invalid_bbox",
-                )
-            ]
-        ) from exc
-    minx, miny, maxx, maxy = values
-    if minx > maxx or miny > maxy:
-        raise PayloadInvalid(
-            [FieldError(["query", "bbox"], "bbox 的最小值不能大于最大值", "invalid_bbox")]
-        )
-    return values  # type: ignore[return-value]
+) -> BBox | None:
+    return None if bbox is None else parse_bbox(bbox)
 
 
-BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
+BBoxDep = Annotated[BBox | None, Depends(get_bbox)]
 
 
 # The maximum is a setting (GRIDGOV_LIMITS__PAGE_MAX), so the OpenAPI document states it in

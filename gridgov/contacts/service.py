@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -46,7 +46,6 @@ from gridgov.hierarchy.models import AdminUnit
 from gridgov.households.models import Household
 from gridgov.listing import PageResult
 from gridgov.members.models import PartyMember
-from gridgov.pagination import decode_id_cursor, encode_cursor
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UNCOVERED_MESSAGES = {
@@ -102,50 +101,10 @@ def _pii(session: Session, scope: Scope, pii: bool, entity_id: Any) -> None:
 
 
 def list_contacts(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None = None,
-    grid_code: str | None = None,
-    member_id: int | None = None,
-    household_id: int | None = None,
-    role: str | None = None,
-    status: str = "active",
-    on: date | None = None,
-    limit: int,
-    cursor: str | None = None,
-    pii: bool = False,
+    session: Session, scope: Scope, **query: Unpack[queries.ContactQuery]
 ) -> PageResult:
     """Assignments in the caller's scope (through their households), keyset on id."""
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("household", "h")
-    sql = f"SELECT {queries.CONTACT_COLUMNS} {queries.CONTACT_FROM} WHERE {where} AND c.id > :after"
-    if on is not None:
-        sql += f" AND {queries.ACTIVE_ON}"
-        params["on"] = on
-    elif status == "active":
-        sql += " AND c.valid_to IS NULL"
-    elif status == "ended":
-        sql += " AND c.valid_to IS NOT NULL"
-    if unit_code:
-        sql += " AND v.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if grid_code:
-        sql += " AND g.code = :grid_code"
-        params["grid_code"] = grid_code
-    for name, value in (("member_id", member_id), ("household_id", household_id), ("role", role)):
-        if value is not None:
-            sql += f" AND c.{name} = :{name}"
-            params[name] = value
-    sql += " ORDER BY c.id LIMIT :limit_plus"
-    params.update(after=decode_id_cursor(cursor), limit_plus=limit + 1)
-    rows = session.execute(text(sql), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    _pii(session, scope, pii, f"list:{len(rows)}")
-    return PageResult(
-        [_mask(dict(r._mapping), pii) for r in rows], encode_cursor(rows[-1].id) if more else None
-    )
+    return queries.contacts_page(session, scope, **query)
 
 
 def _contact_row(session: Session, scope: Scope, contact_id: int, *, lock: bool = False) -> Contact:
@@ -171,11 +130,7 @@ def get_contact(
 
 
 def _read(session: Session, contact_id: int, *, pii: bool = False) -> ContactRead:
-    row = session.execute(
-        text(f"SELECT {queries.CONTACT_COLUMNS} {queries.CONTACT_FROM} WHERE c.id = :id"),
-        {"id": contact_id},
-    ).one()
-    return ContactRead(**_mask(dict(row._mapping), pii))
+    return ContactRead(**_mask(queries.CONTACTS.one(session, contact_id), pii))
 
 
 def _household_row(
@@ -277,42 +232,10 @@ def _villages(session: Session, scope: Scope, unit: AdminUnit) -> Sequence[int]:
 
 
 def list_uncovered(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None = None,
-    grid_code: str | None = None,
-    limit: int,
-    cursor: str | None = None,
-    pii: bool = False,
+    session: Session, scope: Scope, **query: Unpack[queries.UncoveredQuery]
 ) -> PageResult:
     """Households on record without an active primary contact."""
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("household", "h")
-    sql = (
-        "SELECT h.id, h.head_name, v.code AS village_code, g.code AS grid_code, h.hamlet, "
-        "h.address FROM households h JOIN admin_units v ON v.id = h.village_id "
-        "LEFT JOIN grids g ON g.id = h.grid_id "
-        f"WHERE {where} AND h.removed_at IS NULL AND h.id > :after AND NOT EXISTS ("
-        "SELECT 1 FROM contacts c WHERE c.household_id = h.id AND c.role = 'primary' "
-        "AND c.valid_to IS NULL)"
-    )
-    if unit_code:
-        sql += " AND v.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if grid_code:
-        sql += " AND g.code = :grid_code"
-        params["grid_code"] = grid_code
-    sql += " ORDER BY h.id LIMIT :limit_plus"
-    params.update(after=decode_id_cursor(cursor), limit_plus=limit + 1)
-    rows = session.execute(text(sql), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    shown = privacy.clear(scope, pii)
-    items = [privacy.mask("household", dict(r._mapping), shown=shown) for r in rows]
-    if shown:
-        privacy.record_read(session, scope, "household", f"list:{len(items)}")
-    return PageResult(items, encode_cursor(rows[-1].id) if more else None)
+    return queries.uncovered_page(session, scope, **query)
 
 
 # -- writes -------------------------------------------------------------------------------------

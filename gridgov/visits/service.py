@@ -8,7 +8,7 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 import orjson
 from pydantic import ValidationError
@@ -37,7 +37,6 @@ from gridgov.geojson import parse_geometry, to_geojson
 from gridgov.households.validation import ORDINARY_INTERVAL_DAYS, TAG_INTERVAL_DAYS
 from gridgov.inputs import NUL_FREE, has_nul
 from gridgov.listing import PageResult
-from gridgov.pagination import decode_cursor, encode_cursor
 from gridgov.visits import queries
 from gridgov.visits.models import Attachment, Visit
 from gridgov.visits.schemas import MAX_BATCH, DueHousehold, VisitIn, VisitRead
@@ -401,61 +400,9 @@ def get_visit(session: Session, scope: Scope, visit_id: int, *, coord_sys: Coord
     return found[visit_id]
 
 
-def list_visits(
-    session: Session,
-    scope: Scope,
-    *,
-    household_id: int | None,
-    member_id: int | None,
-    mine: bool,
-    review_status: str | None,
-    flag: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    cursor: str | None,
-) -> PageResult:
+def list_visits(session: Session, scope: Scope, **query: Unpack[queries.VisitQuery]) -> PageResult:
     """Newest visit first; keyset on (visited_at, id)."""
-    where, params = scope.sql("visit", "v")
-    sql = f"SELECT {queries.VISIT_COLUMNS} FROM visits v WHERE {where}"
-    if household_id is not None:
-        sql += " AND v.household_id = :household_id"
-        params["household_id"] = household_id
-    if member_id is not None:
-        sql += " AND v.member_id = :member_id"
-        params["member_id"] = member_id
-    if mine:
-        sql += " AND v.user_id = :me"
-        params["me"] = scope.user_id
-    if review_status:
-        sql += " AND v.review_status = :review_status"
-        params["review_status"] = review_status
-    if flag:
-        sql += " AND v.flags @> ARRAY[CAST(:flag AS varchar)]"
-        params["flag"] = flag
-    if since:
-        sql += " AND v.visited_at >= :since"
-        params["since"] = since
-    if until:
-        sql += " AND v.visited_at < :until"
-        params["until"] = until
-    if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            params["c_at"] = datetime.fromisoformat(str(at))
-            params["c_id"] = int(last_id)
-        except ValueError as exc:
-            raise PayloadInvalid(
-                [FieldError(["query", "cursor"], "分页游标无效", "invalid_cursor")]
-            ) from exc
-        sql += " AND (v.visited_at, v.id) < (:c_at, :c_id)"
-    sql += " ORDER BY v.visited_at DESC, v.id DESC LIMIT :limit_plus"
-    params["limit_plus"] = limit + 1
-    rows = session.execute(text(sql), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].visited_at.isoformat(), rows[-1].id) if more else None
-    return PageResult([dict(r._mapping) for r in rows], next_cursor)
+    return queries.visits_page(session, scope, **query)
 
 
 def review_visit(
