@@ -809,7 +809,7 @@ def contacts_auto_assign(
     from rich.table import Table
 
     from gridgov.auth.scope import system_scope
-    from gridgov.contacts import service as contacts_service
+    from gridgov.contacts import planner
     from gridgov.db import session_scope
     from gridgov.errors import DomainError
 
@@ -837,7 +837,7 @@ def contacts_auto_assign(
                     tasks[stage] = bar.add_task(stages[stage], total=max(total, 1))
                 bar.update(tasks[stage], completed=done, total=max(total, 1))
 
-            plan = contacts_service.auto_assign(
+            plan = planner.auto_assign(
                 session,
                 scope,
                 unit_code=unit,
@@ -848,7 +848,7 @@ def contacts_auto_assign(
                 balance=balance,
                 progress=progress,
             )
-            summary = contacts_service.plan_body(plan, include_pairs=False)["summary"]
+            summary = planner.plan_body(plan, include_pairs=False)["summary"]
     except DomainError as exc:
         console.print(f"[red]{exc.detail or exc.title}[/red]")
         raise typer.Exit(1) from exc
@@ -874,7 +874,7 @@ def contacts_auto_assign(
     for reason in plan.uncovered_reason:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items()):
-        console.print(f"  无法安排 {count} 户：{contacts_service.UNCOVERED_MESSAGES[reason]}")
+        console.print(f"  无法安排 {count} 户：{planner.UNCOVERED_MESSAGES[reason]}")
     console.print("耗时：" + "，".join(f"{k} {v:.2f}s" for k, v in plan.seconds.items()))
     if plan.applied:
         console.print(f"[green]已写入，批次 {plan.batch_id}[/green]")
