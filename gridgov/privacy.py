@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gridgov.auth.permissions import Perm, Role
+from sqlalchemy.orm import Session
+
+from gridgov import trail
 from gridgov.errors import Forbidden
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from gridgov.auth.scope import Scope
-
+from gridgov.permissions import Perm, Role
+from gridgov.scoping import Scope
 
 # -- masks ----------------------------------------------------------------------------------------
 
@@ -159,9 +157,9 @@ def record_read(
     entity_id: Any,
     counts: dict[str, int] | None = None,
 ) -> None:
-    """The audit entry of a read that showed personal data in clear (one per request)."""
-    from gridgov.audit import service as audit
+    """The audit entry of a read that showed personal data in clear (one per request).
 
-    audit.record(
+    Through ``gridgov.trail``: this module sits below every domain, the audit log included."""
+    trail.record(
         session, scope, action="read_pii", entity=entity, entity_id=entity_id, after=counts
     )

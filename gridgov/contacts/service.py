@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events, privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits, get_settings
@@ -37,8 +37,10 @@ from gridgov.contacts.schemas import (
 )
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.hierarchy.models import AdminUnit
+from gridgov.households.events import HouseholdMoved, HouseholdRemoved
 from gridgov.households.models import Household
 from gridgov.listing import PageResult
+from gridgov.members.events import MemberLeft
 from gridgov.members.models import PartyMember
 from gridgov.pagination import decode_id_cursor, encode_cursor
 
@@ -637,6 +639,27 @@ def end_for_household(
         note=note,
         entity="household",
         entity_id=household_id,
+    )
+
+
+# Writes below that end contacts (gridgov.events): households and members publish, contacts end.
+@events.subscribe(HouseholdMoved)
+def _on_household_moved(session: Session, event: HouseholdMoved) -> ReleaseResult:
+    # Moved to another village: its contacts there no longer hold.
+    return end_for_household(session, event.scope, event.household_id, reason=None)
+
+
+@events.subscribe(HouseholdRemoved)
+def _on_household_removed(session: Session, event: HouseholdRemoved) -> ReleaseResult:
+    return end_for_household(
+        session, event.scope, event.household_id, reason="household_removed", note=event.reason
+    )
+
+
+@events.subscribe(MemberLeft)
+def _on_member_left(session: Session, event: MemberLeft) -> ReleaseResult:
+    return end_for_member(
+        session, event.scope, event.member_id, reason="member_left", note=event.reason
     )
 
 

@@ -19,6 +19,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.households.models import Household
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
 CHILD_LEVEL = {"county": "township", "township": "village", "village": "grid", "grid": None}
@@ -750,8 +751,6 @@ def household_file(
 ) -> dict[str, Any]:
     """One household's file: who looked after it (contact history), its visits and its issues
     with their timelines, newest first on one timeline. Names follow the personal-data rule."""
-    from gridgov.households.models import Household
-
     shown = privacy.clear(scope, pii)
     household = scope.get(session, Household, household_id, "住户")
     head = (

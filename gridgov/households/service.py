@@ -11,13 +11,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events, privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.db import raw_connection
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys, check_coordinates
 from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.hierarchy.events import GridsChanged, VillageBoundariesChanged
+from gridgov.hierarchy.service import bbox_filter
+from gridgov.households.events import HouseholdMoved, HouseholdRemoved
 from gridgov.households.models import Household
 from gridgov.households.schemas import HouseholdCreate, HouseholdRead, HouseholdUpdate
 from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
@@ -95,6 +98,17 @@ def derive_grids(session: Session, *, village_ids: Sequence[int]) -> int:
         return 0
     result = session.execute(text(DERIVE_SQL), {"village_ids": list(village_ids)})
     return result.rowcount or 0
+
+
+# The hierarchy's writes that change what households derive from it (gridgov.events).
+@events.subscribe(GridsChanged)
+def _on_grids_changed(session: Session, event: GridsChanged) -> int:
+    return derive_grids(session, village_ids=event.village_ids)
+
+
+@events.subscribe(VillageBoundariesChanged)
+def _on_village_boundaries_changed(session: Session, event: VillageBoundariesChanged) -> int:
+    return refresh_boundary_flags(session, village_ids=event.village_ids)
 
 
 # -- staged writes (API, import, demo) ------------------------------------------------------------
@@ -461,7 +475,6 @@ def list_households(
     coord_sys: CoordSys,
     pii: bool,
 ) -> PageResult:
-    from gridgov.hierarchy.service import bbox_filter
 
     shown = privacy.clear(scope, pii)
     scope.check_unit_filter(session, unit_code)
@@ -641,10 +654,8 @@ def update_household(
     if result.errors:
         raise RuleViolation(result.errors)
     if data.location is not None:
-        # Moved to another village: its contacts there no longer hold.
-        from gridgov.contacts import service as contacts_service
-
-        contacts_service.end_for_household(session, scope, household.id, reason=None)
+        # Moved (maybe to another village): contacts that no longer hold end (gridgov.contacts).
+        events.publish(session, HouseholdMoved(scope, household.id))
     session.refresh(household)
     audit.record(
         session,
@@ -668,11 +679,7 @@ def remove_household(session: Session, scope: Scope, household_id: int, *, reaso
     household.removed_at = datetime.now(UTC)
     household.removed_reason = reason
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on households
-
-    contacts_service.end_for_household(
-        session, scope, household.id, reason="household_removed", note=reason
-    )
+    events.publish(session, HouseholdRemoved(scope, household.id, reason))  # contacts end
     audit.record(
         session,
         scope,

@@ -8,14 +8,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events, privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
 from gridgov.geojson import parse_geometry, to_geojson
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
+from gridgov.hierarchy.service import bbox_filter
 from gridgov.listing import BBox, PageResult
+from gridgov.members.events import MemberLeft
 from gridgov.members.models import PartyMember
 from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
 from gridgov.pagination import decode_id_cursor, encode_cursor
@@ -48,7 +50,6 @@ def list_members(
     coord_sys: CoordSys,
     pii: bool,
 ) -> PageResult:
-    from gridgov.hierarchy.service import bbox_filter
 
     shown = privacy.clear(scope, pii)
     scope.check_unit_filter(session, unit_code)
@@ -227,9 +228,7 @@ def leave(session: Session, scope: Scope, member_id: int, *, reason: str) -> Non
         .values(chief_member_id=None)
     )
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on members
-
-    contacts_service.end_for_member(session, scope, member.id, reason="member_left", note=reason)
+    events.publish(session, MemberLeft(scope, member.id, reason))  # its contacts end
     audit.record(
         session,
         scope,

@@ -22,6 +22,7 @@ from gridgov.config import get_settings
 from gridgov.geo import CoordSys
 from gridgov.geojson import to_geojson
 from gridgov.sync import queries
+from gridgov.sync.models import SyncChange
 from gridgov.sync.schemas import (
     SyncContact,
     SyncGrid,
@@ -209,7 +210,8 @@ def _changes(
     session: Session, scope: Scope, position: _Position, limit: int
 ) -> tuple[dict[str, set[int]], bool, str]:
     """The entities of the next ``limit`` change rows after the cursor, in (xid, seq) order."""
-    where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
+    # Change rows carry village_id and grid_id: their own declaration (SyncChange.__scope__).
+    where, params = scope.sql(SyncChange.__scope__.kind, "c")
     result = session.execute(
         text(queries.CHANGES_SQL.format(where=where)),
         {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},
