@@ -86,7 +86,7 @@ def _mask(row: dict[str, Any], pii: bool) -> dict[str, Any]:
 
 def _pii(session: Session, scope: Scope, pii: bool, entity_id: Any) -> None:
     """The personal-data rule: ``pii=true`` only for roles allowed it, and audited."""
-    if privacy.clear(scope, pii):
+    if privacy.shown(scope, "contacts", pii):
         privacy.record_read(session, scope, "contact", entity_id)
 
 
@@ -297,7 +297,7 @@ def list_uncovered(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "uncovered", pii)
     items = [privacy.mask("household", dict(r._mapping), shown=shown) for r in rows]
     if shown:
         privacy.record_read(session, scope, "household", f"list:{len(items)}")

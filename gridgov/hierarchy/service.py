@@ -83,11 +83,14 @@ def _page(rows: Sequence[Any], limit: int, key: str = "id") -> PageResult:
     )
 
 
+_PATHS = {"party_org": "party_orgs", "grid": "grids"}  # resource → privacy.PATHS
+
+
 def _personal_page(
     session: Session, scope: Scope, resource: str, page: PageResult, *, pii: bool
 ) -> PageResult:
     """A page through the personal-data rule: masked, or in clear and audited."""
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, _PATHS[resource], pii)
     rows = [privacy.mask(resource, dict(r), shown=shown) for r in page.rows]
     if shown:
         privacy.record_read(session, scope, resource, f"list:{len(rows)}")
@@ -103,7 +106,7 @@ def _personal_row(
     *,
     pii: bool,
 ) -> dict[str, Any]:
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, _PATHS[resource], pii)
     if shown:
         privacy.record_read(session, scope, resource, entity_id)
     return privacy.mask(resource, data, shown=shown)
@@ -566,7 +569,7 @@ def list_party_orgs(
     cursor: str | None,
     pii: bool = False,
 ) -> PageResult:
-    privacy.clear(scope, pii)
+    privacy.shown(scope, "party_orgs", pii)  # 403 before any work
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("unit", "u")
     sql = ORG_SELECT + " WHERE " + where + " AND o.id > :after"
@@ -692,7 +695,7 @@ def list_grids(
     coord_sys: CoordSys,
     pii: bool = False,
 ) -> PageResult:
-    privacy.clear(scope, pii)
+    privacy.shown(scope, "grids", pii)  # 403 before any work
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("grid", "g")
     sql = f"SELECT {GRID_COLUMNS}" + (

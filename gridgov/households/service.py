@@ -476,7 +476,7 @@ def list_households(
     pii: bool,
 ) -> PageResult:
 
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "households", pii)
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
     sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
@@ -534,7 +534,7 @@ def get_household(
     ).one()
     data = dict(row._mapping)
     data["location"] = to_geojson(data["location"], coord_sys)
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "households", pii)
     if shown:
         privacy.record_read(session, scope, "household", household_id)
     return HouseholdRead(**privacy.mask("household", data, shown=shown))

@@ -51,7 +51,7 @@ def list_members(
     pii: bool,
 ) -> PageResult:
 
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "members", pii)
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("member", "m")
     sql = f"SELECT {MEMBER_COLUMNS}" + (
@@ -108,7 +108,7 @@ def get_member(
     ).one()
     data = dict(row._mapping)
     data["location"] = to_geojson(data["location"], coord_sys)
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "members", pii)
     if shown:
         privacy.record_read(session, scope, "party_member", member_id)
     return MemberRead(**privacy.mask("party_member", data, shown=shown))

@@ -146,13 +146,13 @@ def pull(
     change log at the point where the snapshot began.
 
     Households' heads' names and phones follow the personal-data rule: in clear for a grid
-    member (``privacy.offline_clear``: the phone works offline with its grid's households) or
+    member (``privacy.PATHS['sync']``: the phone works offline with its grid's households) or
     with ``pii=true`` for a role allowed it; a page that shows any is one audit entry with counts.
     ``limit`` is the caller's, already checked against the page maximum (``deps.checked_limit``:
     above it is a 422, never a silently shorter page).
     """
     now = datetime.now(UTC)
-    shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
+    shown = privacy.shown(scope, "sync", pii)
     position = _read_cursor(scope, cursor)
     if position is None or (0, 0) < (position.xid, position.seq) < _pruned(session):
         return SyncPage(reset=True, has_more=True, server_time=now)

@@ -615,7 +615,7 @@ def due_list(
     with ``pii=true``; a list that shows any is one audit entry (``audited``; a sync page
     records its own).
     """
-    shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
+    shown = privacy.shown(scope, "due_list", pii)
     member_id = session.scalar(select(User.member_id).where(User.id == scope.user_id))
     where, params = scope.sql("household", "h")
     if member_id is not None:
