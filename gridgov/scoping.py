@@ -46,9 +46,10 @@ class ScopedBy:
     through: tuple[str, str] | None = None  # (column, kind): in scope when that parent row is
     audit: tuple[str, ...] = ()  # the audit log's entity names for rows of this table
     audit_key: str = "id"  # the column the audit log's entity_id holds
+    key: str = "id"  # the table's primary key (``Scope.ids``, a ``through`` parent's id)
 
     def table_clause(self) -> Any:
-        names = {self.audit_key, "id", *(c for c in (self.unit, self.village, self.grid, self.own))}
+        names = {self.audit_key, self.key, *(self.unit, self.village, self.grid, self.own)}
         if self.through:
             names.add(self.through[0])
         return table(self.table, *(column(n) for n in sorted(n for n in names if n)))
@@ -149,7 +150,7 @@ class Scope:
         """The ids of the rows of a declared ``kind`` in scope (a subquery, no model class)."""
         rule = declaration(kind)
         t = rule.table_clause()
-        return select(t.c.id).where(self._clause(rule, t.c))
+        return select(t.c[rule.key]).where(self._clause(rule, t.c))
 
     def select(self, model: type[Any]) -> Select[Any]:
         return select(model).where(self.where(model))
@@ -216,8 +217,8 @@ class Scope:
         inner = f"{alias}_{parent.kind}"
         fragment, params = self.sql(parent.kind, inner)
         return (
-            f"{alias}.{rule.through[0]} IN (SELECT {inner}.id FROM {parent.table} {inner} "
-            f"WHERE {fragment})"
+            f"{alias}.{rule.through[0]} IN (SELECT {inner}.{parent.key} "
+            f"FROM {parent.table} {inner} WHERE {fragment})"
         ), params
 
     def check_unit_filter(

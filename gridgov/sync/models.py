@@ -36,7 +36,9 @@ ENTITIES = ("grid", "household", "contact", "visit")
 
 class SyncChange(Base):
     __tablename__ = "sync_changes"
-    __scope__ = scoped_by(__tablename__, "sync_change", village="village_id", grid="grid_id")
+    __scope__ = scoped_by(
+        __tablename__, "sync_change", village="village_id", grid="grid_id", key="seq"
+    )
 
     seq: Mapped[int] = id_column()
     xid: Mapped[int] = mapped_column(
