@@ -318,7 +318,7 @@ class Listing:
     caller's scope); ``keyset``: the sort key; ``geometry``: the column ``bbox`` filters and
     ``with_geometry`` returns as GeoJSON; ``unit_code``: the division-code column a
     ``unit_code`` filter takes the subtree of; ``grid_code``: the grid-code column a
-    ``grid_code`` filter matches; ``personal``: the ``gridgov.privacy`` resource whose
+    ``grid_code`` filter matches; ``personal``: the ``gridgov.privacy`` read path (``PATHS``) whose
     personal fields the rows carry (masked unless ``pii`` asked for and allowed, and audited
     when shown). The query's own filters come as clauses to ``page``."""
 
@@ -344,7 +344,7 @@ class Listing:
         through the personal-data rule."""
         asked = cast(Mapping[str, Any], query)
         # pii=true without the permission is 403 before anything is read.
-        shown = privacy.clear(scope, asked["pii"]) if self.personal else False
+        shown = privacy.shown(scope, self.personal, asked["pii"]) if self.personal else False
         clauses = [in_scope or scope_clause(scope, *self.scope)]
         if self.unit_code is not None:
             clauses.append(within_unit(session, scope, self.unit_code, asked["unit_code"]))
@@ -360,10 +360,11 @@ class Listing:
             session, select, where, self.keyset, cursor=query["cursor"], limit=query["limit"]
         )
         if self.personal:
+            resource = privacy.resource_of(self.personal)
             for row in page.rows:
-                privacy.mask(self.personal, row, shown=shown)  # fresh dicts: masked in place
+                privacy.mask(resource, row, shown=shown)  # fresh dicts: masked in place
             if shown:
-                privacy.record_read(session, scope, self.personal, f"list:{len(page.rows)}")
+                privacy.record_read(session, scope, resource, f"list:{len(page.rows)}")
         return page
 
     def one(
@@ -388,10 +389,12 @@ class Listing:
 
 
 def personal_row(
-    session: Session, scope: Scope, resource: str, data: dict[str, Any], row_id: Any, *, pii: bool
+    session: Session, scope: Scope, path: str, data: dict[str, Any], row_id: Any, *, pii: bool
 ) -> dict[str, Any]:
-    """One row through the personal-data rule: masked, or in clear and audited."""
-    shown = privacy.clear(scope, pii)
+    """One row of the read ``path`` (``privacy.PATHS``) through the personal-data rule: masked,
+    or in clear and audited."""
+    resource = privacy.resource_of(path)
+    shown = privacy.shown(scope, path, pii)
     if shown:
         privacy.record_read(session, scope, resource, row_id)
     return privacy.mask(resource, data, shown=shown)

@@ -46,7 +46,7 @@ CONTACTS = kit.Listing(
     kit.by_id("c"),
     unit_code="v.code",
     grid_code="g.code",
-    personal="contact",
+    personal="contacts",
 )
 STATUS = {"active": "c.valid_to IS NULL", "ended": "c.valid_to IS NOT NULL", "all": None}
 
@@ -86,7 +86,7 @@ UNCOVERED = kit.Listing(
     kit.by_id("h"),
     unit_code="v.code",
     grid_code="g.code",
-    personal="household",
+    personal="uncovered",
 )
 NO_PRIMARY = (
     "h.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.household_id = h.id"

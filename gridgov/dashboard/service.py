@@ -20,6 +20,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.households.models import Household
 from gridgov.issues.workflow import LEVEL_NAMES, STATE_LABELS
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
@@ -654,7 +655,7 @@ def scores(
     """积分 of the node's members (``of=member``) or grids (``of=grid``) for a week or month,
     each with its parts; highest first. Computed from rollups only. Members' names follow the
     personal-data rule (masked unless ``pii=true`` by a role that may)."""
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "scores", pii)
     node = resolve(session, scope, code)
     if p.kind not in ("week", "month"):
         raise _invalid("period", "积分按周（week）或月（month）计算")
@@ -755,9 +756,7 @@ def household_file(
 ) -> dict[str, Any]:
     """One household's file: who looked after it (contact history), its visits and its issues
     with their timelines, newest first on one timeline. Names follow the personal-data rule."""
-    from gridgov.households.models import Household
-
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "household_file", pii)
     household = scope.get(session, Household, household_id, "住户")
     head = (
         session.execute(

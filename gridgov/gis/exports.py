@@ -67,7 +67,8 @@ def export(
     selection = parse_selection(layer, {k: v for k, v in params.items() if k in allowed})
     where, sql_params = queries.where_sql(layer, scope, **selection)
     options = files.parse_options(fmt, params) if is_file else None
-    if privacy.clear(scope, files.parse_pii(params), detail="您的角色无权导出个人信息（pii=true）"):
+    detail = "您的角色无权导出个人信息（pii=true）"
+    if privacy.shown(scope, "exports", files.parse_pii(params), detail=detail):
         layer = files.with_pii(layer)  # the export's own audit entry names pii=true
     audit.record(
         session,

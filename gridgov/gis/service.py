@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth.scope import Scope
 from gridgov.db import get_stream_pool, to_psycopg
 from gridgov.errors import DomainError, FieldError, NotFound, PayloadInvalid
+from gridgov.gis import html as html_doc
 from gridgov.gis import queries
 from gridgov.gis.layers import COLLECTIONS, LAYERS, Layer
 from gridgov.listing import parse_bbox
@@ -388,14 +389,12 @@ def _html_page(
     layer: Layer, links: PageLinks, page: tuple[Iterator[list[bytes]], PageState]
 ) -> Iterator[bytes]:
     batches, state = page
-    from gridgov.gis import html
-
     head = ["编号", *(p.title for p in layer.props), "几何类型"]
-    yield html.page_start(f"{layer.title}要素").encode()
-    yield html.table_start(head).encode()
+    yield html_doc.page_start(f"{layer.title}要素").encode()
+    yield html_doc.table_start(head).encode()
     for rows in batches:
         yield b"".join(rows)
-    yield html.table_end(_page_links(links, state, "text/html")).encode()
+    yield html_doc.table_end(_page_links(links, state, "text/html")).encode()
 
 
 def compact_changes(session: Session) -> int:

@@ -68,7 +68,7 @@ ORG_COLUMNS = """
 """
 ORG_FROM = "FROM party_orgs o JOIN admin_units u ON u.id = o.unit_id"
 PARTY_ORGS = kit.Listing(
-    ORG_COLUMNS, ORG_FROM, ("unit", "u"), kit.by_id("o"), unit_code="u.code", personal="party_org"
+    ORG_COLUMNS, ORG_FROM, ("unit", "u"), kit.by_id("o"), unit_code="u.code", personal="party_orgs"
 )
 
 
@@ -106,7 +106,7 @@ GRIDS = kit.Listing(
     kit.by_id("g"),
     geometry="g.geom",
     unit_code="g.code",
-    personal="grid",
+    personal="grids",
 )
 
 

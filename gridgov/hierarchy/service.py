@@ -10,6 +10,7 @@ from typing import Any, Unpack
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth import cache as scope_cache
 from gridgov.auth.scope import Scope
@@ -17,6 +18,7 @@ from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
 from gridgov.geojson import parse_geometry
 from gridgov.hierarchy import queries
+from gridgov.hierarchy.events import GridsChanged, VillageBoundariesChanged
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.hierarchy.rules import AreaRow, AreaStage
 from gridgov.hierarchy.schemas import (
@@ -31,7 +33,6 @@ from gridgov.hierarchy.schemas import (
     UnitUpdate,
 )
 from gridgov.listing import PageResult, personal_row
-from gridgov.members.models import PartyMember
 
 LEVEL_BY_LENGTH = {6: "county", 9: "township", 12: "village"}
 
@@ -200,9 +201,7 @@ def write_units(
     ]
     stage.drop()
     if level == "village" and any(c["geometry"] in ("set", "cleared") for c in result.changes):
-        from gridgov.households import service as households_service
-
-        households_service.refresh_boundary_flags(session, village_ids=result.ids)
+        events.publish(session, VillageBoundariesChanged(tuple(result.ids)))
     return result
 
 
@@ -458,7 +457,7 @@ def get_party_org(
     """The secretary's name and phone follow the personal-data rule (``gridgov.privacy``)."""
     _org_row(session, scope, org_id)
     data = queries.PARTY_ORGS.one(session, org_id)
-    return PartyOrgRead(**personal_row(session, scope, "party_org", data, org_id, pii=pii))
+    return PartyOrgRead(**personal_row(session, scope, "party_orgs", data, org_id, pii=pii))
 
 
 def create_party_org(session: Session, scope: Scope, data: PartyOrgCreate) -> PartyOrgRead:
@@ -507,8 +506,9 @@ def update_party_org(
 
 def delete_party_org(session: Session, scope: Scope, org_id: int) -> None:
     org = _org_row(session, scope, org_id, lock=True)
+    # Party members lie above the hierarchy (gridgov.members imports it): read by table name.
     members = session.scalar(
-        select(func.count()).select_from(PartyMember).where(PartyMember.party_org_id == org.id)
+        text("SELECT count(*) FROM party_members WHERE party_org_id = :org"), {"org": org.id}
     )
     if members:
         raise Conflict(f"该党组织仍有 {members} 名党员记录，不能删除", code="has_members")
@@ -537,7 +537,7 @@ def get_grid(
     """The grid chief's name follows the personal-data rule (``gridgov.privacy``)."""
     _grid_row(session, scope, grid_id)
     data = queries.GRIDS.one(session, grid_id, coord_sys=coord_sys)
-    return GridRead(**personal_row(session, scope, "grid", data, grid_id, pii=pii))
+    return GridRead(**personal_row(session, scope, "grids", data, grid_id, pii=pii))
 
 
 def write_grids(
@@ -591,19 +591,19 @@ def write_grids(
     ]
     villages = [r[0] for r in session.execute(text(f"SELECT DISTINCT parent_id FROM {stage.name}"))]
     stage.drop()
-    from gridgov.households import service as households_service
-
-    households_service.derive_grids(session, village_ids=villages)
+    events.publish(session, GridsChanged(tuple(villages)))
     return result
 
 
 def _check_chief(session: Session, scope: Scope, member_id: int | None, village_id: int) -> None:
     if member_id is None:
         return
-    member = session.scalar(
-        select(PartyMember).where(PartyMember.id == member_id, PartyMember.left_at.is_(None))
+    # A current member of this village (party_members read by table name, as above).
+    member_village = session.scalar(
+        text("SELECT village_id FROM party_members WHERE id = :id AND left_at IS NULL"),
+        {"id": member_id},
     )
-    if member is None or member.village_id != village_id:
+    if member_village is None or member_village != village_id:
         raise RuleViolation(
             [
                 FieldError(
@@ -689,9 +689,7 @@ def retire_grid(session: Session, scope: Scope, grid_id: int) -> None:
     before = audit.snapshot(grid)
     grid.valid_to = date.today()
     session.flush()
-    from gridgov.households import service as households_service
-
-    households_service.derive_grids(session, village_ids=[grid.village_id])
+    events.publish(session, GridsChanged((grid.village_id,)))
     audit.record(
         session,
         scope,

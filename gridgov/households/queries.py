@@ -28,7 +28,7 @@ HOUSEHOLDS = kit.Listing(
     geometry="h.geom",
     unit_code="v.code",
     grid_code="g.code",
-    personal="household",
+    personal="households",
 )
 
 

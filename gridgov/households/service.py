@@ -11,13 +11,16 @@ from typing import Any, Unpack
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.db import raw_connection
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys, check_coordinates
 from gridgov.geojson import parse_geometry
+from gridgov.hierarchy.events import GridsChanged, VillageBoundariesChanged
 from gridgov.households import queries
+from gridgov.households.events import HouseholdMoved, HouseholdRemoved
 from gridgov.households.models import Household
 from gridgov.households.schemas import HouseholdCreate, HouseholdRead, HouseholdUpdate
 from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
@@ -94,6 +97,17 @@ def derive_grids(session: Session, *, village_ids: Sequence[int]) -> int:
         return 0
     result = session.execute(text(DERIVE_SQL), {"village_ids": list(village_ids)})
     return result.rowcount or 0
+
+
+# The hierarchy's writes that change what households derive from it (gridgov.events).
+@events.subscribe(GridsChanged)
+def _on_grids_changed(session: Session, event: GridsChanged) -> int:
+    return derive_grids(session, village_ids=event.village_ids)
+
+
+@events.subscribe(VillageBoundariesChanged)
+def _on_village_boundaries_changed(session: Session, event: VillageBoundariesChanged) -> int:
+    return refresh_boundary_flags(session, village_ids=event.village_ids)
 
 
 # -- staged writes (API, import, demo) ------------------------------------------------------------
@@ -452,7 +466,7 @@ def get_household(
     data = queries.HOUSEHOLDS.one(
         session, household_id, coord_sys=coord_sys, geometry_key="location"
     )
-    return HouseholdRead(**personal_row(session, scope, "household", data, household_id, pii=pii))
+    return HouseholdRead(**personal_row(session, scope, "households", data, household_id, pii=pii))
 
 
 def create_household(
@@ -569,10 +583,8 @@ def update_household(
     if result.errors:
         raise RuleViolation(result.errors)
     if data.location is not None:
-        # Moved to another village: its contacts there no longer hold.
-        from gridgov.contacts import service as contacts_service
-
-        contacts_service.end_for_household(session, scope, household.id, reason=None)
+        # Moved (maybe to another village): contacts that no longer hold end (gridgov.contacts).
+        events.publish(session, HouseholdMoved(scope, household.id))
     session.refresh(household)
     audit.record(
         session,
@@ -596,11 +608,7 @@ def remove_household(session: Session, scope: Scope, household_id: int, *, reaso
     household.removed_at = datetime.now(UTC)
     household.removed_reason = reason
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on households
-
-    contacts_service.end_for_household(
-        session, scope, household.id, reason="household_removed", note=reason
-    )
+    events.publish(session, HouseholdRemoved(scope, household.id, reason))  # contacts end
     audit.record(
         session,
         scope,

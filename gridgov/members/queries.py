@@ -28,7 +28,7 @@ MEMBERS = kit.Listing(
     geometry="m.geom",
     unit_code="v.code",
     grid_code="g.code",
-    personal="party_member",
+    personal="members",
 )
 
 

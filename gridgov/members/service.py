@@ -7,6 +7,7 @@ from typing import Any, Unpack
 
 from sqlalchemy.orm import Session
 
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
@@ -15,6 +16,7 @@ from gridgov.geojson import parse_geometry
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
 from gridgov.listing import PageResult, personal_row
 from gridgov.members import queries
+from gridgov.members.events import MemberLeft
 from gridgov.members.models import PartyMember
 from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
 
@@ -36,7 +38,7 @@ def get_member(
 ) -> MemberRead:
     _member_row(session, scope, member_id)
     data = queries.MEMBERS.one(session, member_id, coord_sys=coord_sys, geometry_key="location")
-    return MemberRead(**personal_row(session, scope, "party_member", data, member_id, pii=pii))
+    return MemberRead(**personal_row(session, scope, "members", data, member_id, pii=pii))
 
 
 def _resolve_grid(
@@ -153,9 +155,7 @@ def leave(session: Session, scope: Scope, member_id: int, *, reason: str) -> Non
         .values(chief_member_id=None)
     )
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on members
-
-    contacts_service.end_for_member(session, scope, member.id, reason="member_left", note=reason)
+    events.publish(session, MemberLeft(scope, member.id, reason))  # its contacts end
     audit.record(
         session,
         scope,
