@@ -13,7 +13,7 @@ from gridgov.dashboard.models import (
     DashVisitPeriod,
 )
 from gridgov.db import Base
-from gridgov.gis.models import LayerChange
+from gridgov.gis.models import GridTileGeom, LayerChange
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.households.models import Household
 from gridgov.imports.models import ImportJob
@@ -40,6 +40,7 @@ __all__ = [
     "DashVisitPeriod",
     "DivisionCode",
     "Grid",
+    "GridTileGeom",
     "Household",
     "ImportJob",
     "Issue",

@@ -6,6 +6,12 @@ reads bumps its version (triggers, migration 0005); each process holds the versi
 told of changes by NOTIFY (``gridgov.gis.versions``), and asks the database when it cannot
 listen. Edits invalidate exactly the layers they touch.
 
+Below z13 the grids' tiles read their geometry prepared per zoom in advance (grid_tile_geoms,
+migration 0013: simplified, and snapped and validated in the zoom's pixel grid, kept by
+triggers): a grid inside the tile is only moved, not clipped and validated per request. Those
+tables are written by the statements that write the layers' own tables, whose change notes
+therefore version them too.
+
 Rendered tiles are kept per process in an LRU keyed by that ETag and capped by the memory its
 entries take (``GRIDGOV_MAPS__TILE_CACHE_BYTES``; 0 turns it off, so that every request renders
 its tile); its hits, misses, evictions and bytes are on /metrics.
@@ -206,9 +212,16 @@ def _prepare(
     return layer, where, params
 
 
-def _render(
-    session: Session, layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
-) -> bytes:
+def clustered(layer: Layer, z: int) -> bool:
+    """Whether the layer's tiles at this zoom are clusters rather than its features."""
+    return layer.cluster_below is not None and z < layer.cluster_below
+
+
+def statement(
+    layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL that renders tile z/x/y of the layer (``where`` from ``_prepare``) and its
+    parameters."""
     minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
     span = maxx - minx
     params = params | {
@@ -221,8 +234,27 @@ def _render(
         "tolerance": span / queries.MVT_EXTENT,
         "cell": span / queries.CLUSTER_CELLS,
     }
-    clustered = layer.cluster_below is not None and z < layer.cluster_below
-    sql = queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
+    if clustered(layer, z):
+        return queries.cluster_tile_sql(layer, where), params
+    prepared = layer.tile_geoms is not None and z < layer.tile_geoms.below
+    if prepared:
+        extent, buffer = queries.MVT_EXTENT, queries.MVT_BUFFER
+        params |= {
+            "zoom": z,
+            "px0": x * extent - buffer,
+            "py0": y * extent - buffer,
+            "px1": (x + 1) * extent + buffer,
+            "py1": (y + 1) * extent + buffer,
+            "tdx": -x * extent,
+            "tdy": -y * extent,
+        }
+    return queries.tile_sql(layer, where, prepared=prepared), params
+
+
+def _render(
+    session: Session, layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
+) -> bytes:
+    sql, params = statement(layer, where, params, z, x, y)
     return bytes(session.execute(text(sql), params).scalar_one() or b"")
 
 
