@@ -13,7 +13,7 @@ from gridgov.dashboard.models import (
     DashVisitPeriod,
 )
 from gridgov.db import Base
-from gridgov.gis.models import GridTileGeom, LayerChange
+from gridgov.gis.models import GridTileGeom, HouseholdCluster, LayerChange
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.households.models import Household
 from gridgov.imports.models import ImportJob
@@ -42,6 +42,7 @@ __all__ = [
     "Grid",
     "GridTileGeom",
     "Household",
+    "HouseholdCluster",
     "ImportJob",
     "Issue",
     "IssueCategory",

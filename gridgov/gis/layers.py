@@ -54,6 +54,10 @@ class Layer:
     tables: tuple[str, ...]
     # Below this zoom a point layer is drawn as clusters with a count, never dropped.
     cluster_below: int | None = None
+    # The clusters counted in advance (migration 0014): per level (zoom + 4), cell, village and
+    # grid, the number of the layer's rows (what ``where`` keeps) and the sums of their offsets.
+    # Keyed by what ``Scope.sql`` filters the layer by, so the scope applies to it unchanged.
+    clusters: str | None = None
     tile_geoms: TileGeoms | None = None
     # A derived layer (spatial QA): ``from_sql`` is a query with a ``{scope}`` placeholder that
     # takes the caller's scope over these aliases inside it (queries.bind_scope), and ``params``
@@ -177,6 +181,9 @@ HOUSEHOLDS = Layer(
     geometry_type="point",
     tables=("households", "admin_units", "grids"),
     cluster_below=14,
+    # Written by the triggers of the statements that write households (their change notes
+    # version it); counts households with removed_at IS NULL, this layer's ``where``.
+    clusters="household_clusters",
 )
 
 LAYERS: dict[str, Layer] = {

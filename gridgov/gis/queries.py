@@ -241,7 +241,11 @@ def tile_sql(layer: Layer, where: str, *, prepared: bool = False) -> str:
 
 def cluster_tile_sql(layer: Layer, where: str) -> str:
     """Points of one tile counted per cell (cells aligned to tiles, so each point is counted in
-    exactly one tile): a feature per non-empty cell at its points' centroid, with ``count``."""
+    exactly one tile): a feature per non-empty cell at its points' centroid, with ``count``.
+
+    Reads every point of the tile; the tiles are served from the pyramid instead
+    (``pyramid_tile_sql``), this is the definition it is tested against (and what the tipg
+    function layer of bench/tiles.py runs)."""
     return (
         "WITH b AS (SELECT ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 3857) AS env), "
         "xy AS (SELECT ST_X(t.geom_3857) AS x, ST_Y(t.geom_3857) AS y"
@@ -254,6 +258,33 @@ def cluster_tile_sql(layer: Layer, where: str) -> str:
         # Half-open like the tile index itself: [minx, maxx) × (miny, maxy].
         " WHERE xy.x >= :minx AND xy.x < :maxx AND xy.y > :miny AND xy.y <= :maxy"
         " GROUP BY floor((xy.x - :minx) / :cell), floor((:maxy - xy.y) / :cell), b.env) q"
+    )
+
+
+def cluster_where_sql(layer: Layer, scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The caller's scope over the layer's cluster pyramid (alias ``t``). The pyramid counts
+    only the rows the layer's ``where`` keeps and is keyed by village and grid, the columns
+    ``Scope.sql`` filters the layer by, so the same fragment (and parameters) applies."""
+    return scope.sql(layer.scope_kind, "t")
+
+
+def pyramid_tile_sql(layer: Layer, where: str) -> str:
+    """``cluster_tile_sql``'s features from the cluster pyramid: the tile's 16 × 16 cells at
+    level :level (zoom + 4), cells :cx0–:cx1 × :cy0–:cy1, the caller's villages or grid summed
+    per cell; the centroid is the cell's corner (:csize per cell, :origin the world's half
+    width) plus the mean offset."""
+    assert layer.clusters is not None
+    return (
+        "WITH b AS (SELECT ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 3857) AS env), "
+        "c AS (SELECT t.cx, t.cy, sum(t.n) AS n, sum(t.sx) AS sx, sum(t.sy) AS sy"
+        f" FROM {layer.clusters} t WHERE t.level = :level AND t.cx BETWEEN :cx0 AND :cx1"
+        f" AND t.cy BETWEEN :cy0 AND :cy1 AND t.n > 0 AND {where} GROUP BY t.cx, t.cy) "
+        f"SELECT ST_AsMVT(q, :layer, {MVT_EXTENT}, 'geom') FROM ("
+        "SELECT c.n::int AS count, true AS cluster,"
+        " ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(c.cx * :csize - :origin + c.sx / c.n,"
+        " :origin - c.cy * :csize - c.sy / c.n), 3857), b.env,"
+        f" {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom"
+        " FROM c CROSS JOIN b) q"
     )
 
 

@@ -8,9 +8,10 @@ listen. Edits invalidate exactly the layers they touch.
 
 Below z13 the grids' tiles read their geometry prepared per zoom in advance (grid_tile_geoms,
 migration 0013: simplified, and snapped and validated in the zoom's pixel grid, kept by
-triggers): a grid inside the tile is only moved, not clipped and validated per request. Those
-tables are written by the statements that write the layers' own tables, whose change notes
-therefore version them too.
+triggers): a grid inside the tile is only moved, not clipped and validated per request. Cluster
+tiles of households are summed from a pyramid of per-cell counts (household_clusters,
+migration 0014) instead of grouping every point of the tile. Those tables are written by the
+statements that write the layers' own tables, whose change notes therefore version them too.
 
 Rendered tiles are kept per process in an LRU keyed by that ETag and capped by the memory its
 entries take (``GRIDGOV_MAPS__TILE_CACHE_BYTES``; 0 turns it off, so that every request renders
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.errors import NotFound
-from gridgov.geo.tiles import is_valid_tile, tile_bounds_3857
+from gridgov.geo.tiles import ORIGIN_SHIFT, is_valid_tile, tile_bounds_3857
 from gridgov.gis import queries
 from gridgov.gis.layers import Layer
 from gridgov.gis.service import get_layer
@@ -46,6 +47,8 @@ MAX_ZOOM = 22
 # the LRU order and the allocator's headers (measured: ~66 bytes with tracemalloc, which leaves
 # out malloc's own headers).
 ENTRY_OVERHEAD = 100
+# A cluster tile of zoom z reads pyramid level z + 4: 2**4 = CLUSTER_CELLS cells per tile side.
+CLUSTER_LEVEL_SHIFT = queries.CLUSTER_CELLS.bit_length() - 1
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,10 @@ def _prepare(
     layer = get_layer(layer_id)
     if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
         raise NotFound("瓦片")
-    where, params = queries.where_sql(layer, scope)
+    if layer.clusters is not None and clustered(layer, z):
+        where, params = queries.cluster_where_sql(layer, scope)
+    else:
+        where, params = queries.where_sql(layer, scope)
     return layer, where, params
 
 
@@ -235,7 +241,20 @@ def statement(
         "cell": span / queries.CLUSTER_CELLS,
     }
     if clustered(layer, z):
-        return queries.cluster_tile_sql(layer, where), params
+        if layer.clusters is None:
+            return queries.cluster_tile_sql(layer, where), params
+        level = z + CLUSTER_LEVEL_SHIFT
+        cells = queries.CLUSTER_CELLS
+        params |= {
+            "level": level,
+            "cx0": x * cells,
+            "cx1": x * cells + cells - 1,
+            "cy0": y * cells,
+            "cy1": y * cells + cells - 1,
+            "csize": 2.0 * ORIGIN_SHIFT / (1 << level),
+            "origin": ORIGIN_SHIFT,
+        }
+        return queries.pyramid_tile_sql(layer, where), params
     prepared = layer.tile_geoms is not None and z < layer.tile_geoms.below
     if prepared:
         extent, buffer = queries.MVT_EXTENT, queries.MVT_BUFFER
