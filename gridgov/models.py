@@ -13,7 +13,7 @@ from gridgov.dashboard.models import (
     DashVisitPeriod,
 )
 from gridgov.db import Base
-from gridgov.gis.models import LayerChange
+from gridgov.gis.models import GridTileGeom, HouseholdCluster, LayerChange
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.households.models import Household
 from gridgov.imports.models import ImportJob
@@ -40,7 +40,9 @@ __all__ = [
     "DashVisitPeriod",
     "DivisionCode",
     "Grid",
+    "GridTileGeom",
     "Household",
+    "HouseholdCluster",
     "ImportJob",
     "Issue",
     "IssueCategory",

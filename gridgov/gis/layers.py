@@ -28,6 +28,18 @@ class Prop:
 
 
 @dataclass(frozen=True)
+class TileGeoms:
+    """Geometry prepared per zoom for the layer's tiles below zoom ``below`` (migration 0013):
+    ``table`` holds, per row of the layer (its id in column ``key``) and zoom, ``geom``
+    simplified by one MVT unit of the zoom and ``tile_geom``, that geometry snapped and
+    validated in the zoom's whole-world pixel grid."""
+
+    table: str
+    key: str
+    below: int
+
+
+@dataclass(frozen=True)
 class Layer:
     id: str
     title: str
@@ -42,6 +54,11 @@ class Layer:
     tables: tuple[str, ...]
     # Below this zoom a point layer is drawn as clusters with a count, never dropped.
     cluster_below: int | None = None
+    # The clusters counted in advance (migration 0014): per level (zoom + 4), cell, village and
+    # grid, the number of the layer's rows (what ``where`` keeps) and the sums of their offsets.
+    # Keyed by what ``Scope.sql`` filters the layer by, so the scope applies to it unchanged.
+    clusters: str | None = None
+    tile_geoms: TileGeoms | None = None
     # A derived layer (spatial QA): ``from_sql`` is a query with a ``{scope}`` placeholder that
     # takes the caller's scope over these aliases inside it (queries.bind_scope), and ``params``
     # are bound parameters it needs. Such a layer is an OGC collection only (no tiles, no
@@ -130,6 +147,9 @@ GRIDS = Layer(
     ),
     geometry_type="polygon",
     tables=("grids", "admin_units", GRID_FIGURES),
+    # grid_tile_geoms is rewritten by the very statements that write grids (triggers), so the
+    # grids' own change notes version it too.
+    tile_geoms=TileGeoms("grid_tile_geoms", "grid_id", below=13),
 )
 
 HOUSEHOLDS = Layer(
@@ -161,6 +181,9 @@ HOUSEHOLDS = Layer(
     geometry_type="point",
     tables=("households", "admin_units", "grids"),
     cluster_below=14,
+    # Written by the triggers of the statements that write households (their change notes
+    # version it); counts households with removed_at IS NULL, this layer's ``where``.
+    clusters="household_clusters",
 )
 
 LAYERS: dict[str, Layer] = {

@@ -179,21 +179,50 @@ def _mvt_value(prop_sql: str, type_: str, sep: str = ",") -> str:
     return f"array_to_string({prop_sql}, '{sep}')" if type_ == "array" else prop_sql
 
 
-def tile_sql(layer: Layer, where: str) -> str:
-    """Features of one tile: simplified for the zoom, clipped with a buffer, one MVT layer."""
-    props = "".join(f", {_mvt_value(p.sql, p.type)} AS {p.name}" for p in layer.props if p.tile)
+def _tile_value(prop: Prop) -> str:
+    # ST_AsMVT takes text as it is but converts any other type (varchar columns too) through
+    # the type's output function, a lookup per value: ~half of a 3,000-grid tile's encoding.
+    value = _mvt_value(prop.sql, prop.type)
+    return f"({value})::text" if prop.type == "string" else value
+
+
+def tile_sql(layer: Layer, where: str, *, prepared: bool = False) -> str:
+    """Features of one tile: simplified for the zoom, clipped with a buffer, one MVT layer.
+
+    ``prepared`` (a zoom below ``layer.tile_geoms.below``): areas come from the geometry
+    prepared for this zoom in advance. One lying inside the tile and its buffer is its
+    ``tile_geom`` moved by the tile's origin (:tdx, :tdy) — what ST_AsMVTGeom would have made of
+    it, without the clipping and validation per request; one crossing the tile's edge is clipped
+    from its pre-simplified ``geom``. A row missing there is simplified as without ``prepared``.
+    """
+    props = "".join(f", {_tile_value(p)} AS {p.name}" for p in layer.props if p.tile)
     geom = "t.geom_3857"
     if layer.geometry_type == "polygon":
         # One MVT unit at this zoom: finer detail would be snapped away by ST_AsMVTGeom anyway;
         # preserveCollapsed keeps tiny grids visible instead of dropping them.
         geom = "ST_Simplify(t.geom_3857, :tolerance, true)"
+    from_sql = layer.from_sql
+    mvt_geom = f"ST_AsMVTGeom({geom}, b.env, {MVT_EXTENT}, {MVT_BUFFER}, true)"
+    if prepared:
+        assert layer.tile_geoms is not None
+        from_sql += (
+            f" LEFT JOIN {layer.tile_geoms.table} s"
+            f" ON s.{layer.tile_geoms.key} = t.id AND s.zoom = :zoom"
+        )
+        mvt_geom = (
+            "CASE WHEN s.tile_geom @ b.penv THEN ST_Translate(s.tile_geom, :tdx, :tdy)"
+            f" ELSE ST_AsMVTGeom(coalesce(s.geom, {geom}), b.env, {MVT_EXTENT}, {MVT_BUFFER},"
+            " true) END"
+        )
+    # The tile and its buffer in the zoom's pixel grid (prepared geometries only).
+    penv = ", ST_MakeEnvelope(:px0, :py0, :px1, :py1) AS penv" if prepared else ""
     return (
         "WITH b AS (SELECT ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 3857) AS env,"
         " ST_MakeEnvelope(:minx - :margin, :miny - :margin, :maxx + :margin, :maxy + :margin,"
-        " 3857) AS benv) "
+        f" 3857) AS benv{penv}) "
         f"SELECT ST_AsMVT(q, :layer, {MVT_EXTENT}, 'geom', 'id') FROM ("
-        f"SELECT t.id{props}, ST_AsMVTGeom({geom}, b.env, {MVT_EXTENT}, {MVT_BUFFER}, true)"
-        f" AS geom FROM b CROSS JOIN {layer.from_sql} WHERE {where} AND t.geom_3857 && b.benv"
+        f"SELECT t.id{props}, {mvt_geom} AS geom"
+        f" FROM b CROSS JOIN {from_sql} WHERE {where} AND t.geom_3857 && b.benv"
         # No "WHERE geom IS NOT NULL" outside: PostgreSQL would push it down and clip every
         # geometry twice; ST_AsMVT skips the NULLs (features clipped away) by itself.
         ") q"
@@ -202,7 +231,11 @@ def tile_sql(layer: Layer, where: str) -> str:
 
 def cluster_tile_sql(layer: Layer, where: str) -> str:
     """Points of one tile counted per cell (cells aligned to tiles, so each point is counted in
-    exactly one tile): a feature per non-empty cell at its points' centroid, with ``count``."""
+    exactly one tile): a feature per non-empty cell at its points' centroid, with ``count``.
+
+    Reads every point of the tile; the tiles are served from the pyramid instead
+    (``pyramid_tile_sql``), this is the definition it is tested against (and what the tipg
+    function layer of bench/tiles.py runs)."""
     return (
         "WITH b AS (SELECT ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 3857) AS env), "
         "xy AS (SELECT ST_X(t.geom_3857) AS x, ST_Y(t.geom_3857) AS y"
@@ -215,6 +248,33 @@ def cluster_tile_sql(layer: Layer, where: str) -> str:
         # Half-open like the tile index itself: [minx, maxx) × (miny, maxy].
         " WHERE xy.x >= :minx AND xy.x < :maxx AND xy.y > :miny AND xy.y <= :maxy"
         " GROUP BY floor((xy.x - :minx) / :cell), floor((:maxy - xy.y) / :cell), b.env) q"
+    )
+
+
+def cluster_where_sql(layer: Layer, scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The caller's scope over the layer's cluster pyramid (alias ``t``). The pyramid counts
+    only the rows the layer's ``where`` keeps and is keyed by village and grid, the columns
+    ``Scope.sql`` filters the layer by, so the same fragment (and parameters) applies."""
+    return scope.sql(layer.scope_kind, "t")
+
+
+def pyramid_tile_sql(layer: Layer, where: str) -> str:
+    """``cluster_tile_sql``'s features from the cluster pyramid: the tile's 16 × 16 cells at
+    level :level (zoom + 4), cells :cx0–:cx1 × :cy0–:cy1, the caller's villages or grid summed
+    per cell; the centroid is the cell's corner (:csize per cell, :origin the world's half
+    width) plus the mean offset."""
+    assert layer.clusters is not None
+    return (
+        "WITH b AS (SELECT ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 3857) AS env), "
+        "c AS (SELECT t.cx, t.cy, sum(t.n) AS n, sum(t.sx) AS sx, sum(t.sy) AS sy"
+        f" FROM {layer.clusters} t WHERE t.level = :level AND t.cx BETWEEN :cx0 AND :cx1"
+        f" AND t.cy BETWEEN :cy0 AND :cy1 AND t.n > 0 AND {where} GROUP BY t.cx, t.cy) "
+        f"SELECT ST_AsMVT(q, :layer, {MVT_EXTENT}, 'geom') FROM ("
+        "SELECT c.n::int AS count, true AS cluster,"
+        " ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(c.cx * :csize - :origin + c.sx / c.n,"
+        " :origin - c.cy * :csize - c.sy / c.n), 3857), b.env,"
+        f" {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom"
+        " FROM c CROSS JOIN b) q"
     )
 
 

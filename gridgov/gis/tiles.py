@@ -6,6 +6,13 @@ reads bumps its version (triggers, migration 0005); each process holds the versi
 told of changes by NOTIFY (``gridgov.gis.versions``), and asks the database when it cannot
 listen. Edits invalidate exactly the layers they touch.
 
+Below z13 the grids' tiles read their geometry prepared per zoom in advance (grid_tile_geoms,
+migration 0013: simplified, and snapped and validated in the zoom's pixel grid, kept by
+triggers): a grid inside the tile is only moved, not clipped and validated per request. Cluster
+tiles of households are summed from a pyramid of per-cell counts (household_clusters,
+migration 0014) instead of grouping every point of the tile. Those tables are written by the
+statements that write the layers' own tables, whose change notes therefore version them too.
+
 Rendered tiles are kept per process in an LRU keyed by that ETag and capped by the memory its
 entries take (``GRIDGOV_MAPS__TILE_CACHE_BYTES``; 0 turns it off, so that every request renders
 its tile); its hits, misses, evictions and bytes are on /metrics.
@@ -30,7 +37,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.db import fetch
 from gridgov.errors import NotFound
-from gridgov.geo.tiles import is_valid_tile, tile_bounds_3857
+from gridgov.geo.tiles import ORIGIN_SHIFT, is_valid_tile, tile_bounds_3857
 from gridgov.gis import queries
 from gridgov.gis.layers import Layer
 from gridgov.gis.service import get_layer
@@ -41,6 +48,8 @@ MAX_ZOOM = 22
 # the LRU order and the allocator's headers (measured: ~66 bytes with tracemalloc, which leaves
 # out malloc's own headers).
 ENTRY_OVERHEAD = 100
+# A cluster tile of zoom z reads pyramid level z + 4: 2**4 = CLUSTER_CELLS cells per tile side.
+CLUSTER_LEVEL_SHIFT = queries.CLUSTER_CELLS.bit_length() - 1
 
 
 @dataclass(frozen=True)
@@ -203,13 +212,23 @@ def _prepare(
     layer = get_layer(layer_id)
     if not is_valid_tile(z, x, y, max_zoom=MAX_ZOOM):
         raise NotFound("瓦片")
-    where, params = queries.where_sql(layer, scope)
+    if layer.clusters is not None and clustered(layer, z):
+        where, params = queries.cluster_where_sql(layer, scope)
+    else:
+        where, params = queries.where_sql(layer, scope)
     return layer, where, params
 
 
-def _render(
-    session: Session, layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
-) -> bytes:
+def clustered(layer: Layer, z: int) -> bool:
+    """Whether the layer's tiles at this zoom are clusters rather than its features."""
+    return layer.cluster_below is not None and z < layer.cluster_below
+
+
+def statement(
+    layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL that renders tile z/x/y of the layer (``where`` from ``_prepare``) and its
+    parameters."""
     minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
     span = maxx - minx
     params = params | {
@@ -222,8 +241,40 @@ def _render(
         "tolerance": span / queries.MVT_EXTENT,
         "cell": span / queries.CLUSTER_CELLS,
     }
-    clustered = layer.cluster_below is not None and z < layer.cluster_below
-    sql = queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
+    if clustered(layer, z):
+        if layer.clusters is None:
+            return queries.cluster_tile_sql(layer, where), params
+        level = z + CLUSTER_LEVEL_SHIFT
+        cells = queries.CLUSTER_CELLS
+        params |= {
+            "level": level,
+            "cx0": x * cells,
+            "cx1": x * cells + cells - 1,
+            "cy0": y * cells,
+            "cy1": y * cells + cells - 1,
+            "csize": 2.0 * ORIGIN_SHIFT / (1 << level),
+            "origin": ORIGIN_SHIFT,
+        }
+        return queries.pyramid_tile_sql(layer, where), params
+    prepared = layer.tile_geoms is not None and z < layer.tile_geoms.below
+    if prepared:
+        extent, buffer = queries.MVT_EXTENT, queries.MVT_BUFFER
+        params |= {
+            "zoom": z,
+            "px0": x * extent - buffer,
+            "py0": y * extent - buffer,
+            "px1": (x + 1) * extent + buffer,
+            "py1": (y + 1) * extent + buffer,
+            "tdx": -x * extent,
+            "tdy": -y * extent,
+        }
+    return queries.tile_sql(layer, where, prepared=prepared), params
+
+
+def _render(
+    session: Session, layer: Layer, where: str, params: dict[str, Any], z: int, x: int, y: int
+) -> bytes:
+    sql, params = statement(layer, where, params, z, x, y)
     ((body,),) = fetch(session, sql, params)
     return bytes(body or b"")
 
