@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from gridgov import wire
 from gridgov.geo import CoordSys
 from gridgov.geojson import to_geojson
 
@@ -53,4 +54,4 @@ def render_page(
         items.append(item)
     body: dict[str, Any] = {"items": items}
     body["next"] = next_url(result.next_cursor) if result.next_cursor else None
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    return wire.dumps(body)

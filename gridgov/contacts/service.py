@@ -18,13 +18,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import privacy, wire
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits, get_settings
@@ -1177,4 +1176,4 @@ def auto_assign_json(session: Session, scope: Scope, data: AutoAssign) -> bytes:
         same_hamlet=data.preferences.same_hamlet,
         balance=data.preferences.balance,
     )
-    return orjson.dumps(plan_body(plan, include_pairs=data.include_pairs))
+    return wire.dumps(plan_body(plan, include_pairs=data.include_pairs))

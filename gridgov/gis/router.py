@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.datastructures import URL
 
+from gridgov import wire
 from gridgov.deps import API_KEY_QUERY, ReadScope, SessionDep, api_key_query, query_api_key
 from gridgov.gis import exports as exports_service
 from gridgov.gis import files as files_service
@@ -70,7 +71,7 @@ def document(request: Request, f: str | None, title: str, doc: dict[str, Any]) -
     _keep_key(request, doc)
     if wants_html(request, f):
         return HTMLResponse(html.document(title, doc))
-    return Response(orjson.dumps(doc), media_type="application/json")
+    return Response(wire.dumps(doc), media_type="application/json")
 
 
 # JSON documents that a browser (or f=html) gets as an HTML page.
@@ -200,7 +201,7 @@ def get_tilejson(
     key = query_api_key(request)
     if key is not None:  # tile URLs must carry the key the TileJSON was fetched with
         doc["tiles"] = [f"{t}?{urlencode({API_KEY_QUERY: key})}" for t in doc["tiles"]]
-    return Response(orjson.dumps(doc), media_type="application/json")
+    return Response(wire.dumps(doc), media_type="application/json")
 
 
 @tiles_router.get(
