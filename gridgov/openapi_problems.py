@@ -7,26 +7,30 @@ forget them:
 
 - 401 — the route needs a credential (a dependency on the caller or their scope);
 - 403 — a role guard (``deps.require``) applies;
-- 404 — the path names something (path parameters);
+- 404 — the path names something, or a parameter or body field names another record
+  (``household_id``, ``unit_code`` …);
 - 409 — a write (POST/PUT/PATCH/DELETE) by a signed-in caller: duplicates, stale versions,
   rules about state (DESIGN §4);
 - 413, 415 — the route takes a body (the guard's size limit per route; JSON/form media types);
+  400 as well for a form (multipart that cannot be parsed);
 - 422 — the route takes parameters or a body.
 
-What a route's own logic adds beyond these (a public login answering 401 and 429, an id in a
-body that does not exist, OGC's 400 for a bad query parameter) it declares with
+What a route's own logic adds beyond these (a public login answering 401 and 429, OGC's 400
+for a bad query parameter) it declares with
 ``responses=problems(…)``. Open311 routes answer Open311 error arrays instead (JSON or XML).
 A non-JSON media type a route declares without a schema gets one: bytes or text.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.routing import APIRoute
 
 PROBLEM = "application/problem+json"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORMS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 OPEN311_PREFIX = "/open311/"
 
 # status → (name of the shared response object, its description)
@@ -91,10 +95,14 @@ OPEN311_ERRORS_SCHEMA: dict[str, Any] = {
         "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
     },
 }
-# Every Open311 route: 400 (a bad parameter or format), 404 (an unknown format or record);
-# a report (POST) also 403 (api_key), 413 and 415 (its form and photos).
+# Every Open311 route: 400 (a bad parameter or format), 404 (an unknown format or record); a
+# report (POST) also 403 (api_key) and 415 — all Open311 arrays. The request guard's refusals
+# come before any route and stay problem+json (a NUL in the path or query: 422; a report's
+# body over its limit: 413).
 OPEN311_ERROR_STATUSES = (400, 404)
-OPEN311_WRITE_STATUSES = (403, 413, 415)
+OPEN311_WRITE_STATUSES = (403, 415)
+OPEN311_GUARD_STATUSES = (422,)
+OPEN311_GUARD_WRITE_STATUSES = (413,)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -121,7 +129,25 @@ def _has_params(dependant: Any) -> bool:
     return any(_has_params(d) for d in dependant.dependencies)
 
 
-def derived_statuses(route: APIRoute, method: str, operation: dict[str, Any]) -> set[int]:
+# A parameter or body field naming another record (``household_id``, ``unit_code`` …): one not
+# there, or not in the caller's scope, is 404 (DESIGN §8).
+REFERENCE = re.compile(r"(^|_)(id|ids|code|codes)$")
+
+
+def _input_names(operation: dict[str, Any], schemas: dict[str, Any]) -> list[str]:
+    names = [p["name"] for p in operation.get("parameters", [])]
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        ref = schema.get("$ref", "")
+        if ref:
+            schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+        names.extend(schema.get("properties", {}))
+    return names
+
+
+def derived_statuses(
+    route: APIRoute, method: str, operation: dict[str, Any], schemas: dict[str, Any]
+) -> set[int]:
     """The problem statuses a route can answer by what it depends on and takes."""
     from gridgov.deps import get_current_user, get_scope
 
@@ -132,12 +158,16 @@ def derived_statuses(route: APIRoute, method: str, operation: dict[str, Any]) ->
         statuses.add(401)
     if any(getattr(c, "perm", None) is not None for c in calls):
         statuses.add(403)
-    if route.dependant.path_params:
+    if route.dependant.path_params or any(
+        REFERENCE.search(n) for n in _input_names(operation, schemas)
+    ):
         statuses.add(404)
     if signed_in and method in WRITES:
         statuses.add(409)
     if "requestBody" in operation:
         statuses |= {413, 415, 422}
+        if set(operation["requestBody"].get("content", {})) & FORMS:
+            statuses.add(400)  # a multipart body that cannot be parsed
     if _has_params(route.dependant):
         statuses.add(422)
     return statuses
@@ -174,7 +204,7 @@ def with_problems(document: dict[str, Any], routes: list[tuple[str, APIRoute]]) 
                 _open311_errors(responses, write=method.upper() in WRITES)
                 continue
             statuses = declared | (
-                derived_statuses(route, method.upper(), operation) if route else set()
+                derived_statuses(route, method.upper(), operation, schemas) if route else set()
             )
             for status in sorted(statuses):
                 responses[str(status)] = {"$ref": f"#/components/responses/{RESPONSES[status][0]}"}
@@ -204,9 +234,12 @@ def _open311_errors(responses: dict[str, Any], *, write: bool) -> None:
         "application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}},
         "text/xml": {"schema": {"type": "string"}},
     }
-    statuses = OPEN311_ERROR_STATUSES + (OPEN311_WRITE_STATUSES if write else ())
-    for status in sorted(statuses):
+    own = OPEN311_ERROR_STATUSES + (OPEN311_WRITE_STATUSES if write else ())
+    for status in own:
         responses[str(status)] = {
             "description": "Open311 错误数组（JSON 或 XML，按路径的扩展名）",
             "content": content,
         }
+    guard = OPEN311_GUARD_STATUSES + (OPEN311_GUARD_WRITE_STATUSES if write else ())
+    for status in guard:
+        responses[str(status)] = {"$ref": f"#/components/responses/{RESPONSES[status][0]}"}

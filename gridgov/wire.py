@@ -3,15 +3,16 @@ from the same declaration as the pydantic model (so the OpenAPI document and the
 
 Times on the wire are RFC 3339 in UTC with ``Z``, with six fractional digits only when there
 is a fraction: ``2026-05-01T08:30:00Z``, ``2026-05-01T08:30:00.250000Z``. That is exactly what
-pydantic writes for a UTC datetime (the database session runs in UTC, so every datetime read
-from it is UTC); ``dumps`` makes orjson write the same, and ``sql_time`` makes PostgreSQL's
-JSON (which would write ``+00:00`` and trim the fraction) write the same.
+pydantic writes for a UTC datetime; response models declare their times as ``UtcDatetime`` so
+that a value holding another offset is written in UTC too (the database session runs in UTC,
+so values read from it already are). ``dumps`` makes orjson write the same, and ``sql_time``
+makes PostgreSQL's JSON (which would write ``+00:00`` and trim the fraction) write the same.
 
 A response model whose items PostgreSQL builds declares each field's SQL next to its type::
 
     class VisitRead(BaseModel):
         id: Annotated[int, Sql("v.id")]
-        visited_at: Annotated[datetime, Sql("v.visited_at")]
+        visited_at: Annotated[UtcDatetime, Sql("v.visited_at")]
         location: Annotated[dict[str, Any] | None, Sql("ST_AsGeoJSON(v.geom, 7)", geometry=True)]
 
 ``select_list(VisitRead)`` and ``json_object(VisitRead)`` are then the only SQL of its body:
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Union, get_args, get_origin
+from datetime import UTC, datetime
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer
 
 # Z for UTC (as pydantic writes it); integer keys allowed (counts by id).
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -35,6 +36,22 @@ JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 def dumps(value: Any) -> bytes:
     """JSON bytes as every answer of the API writes them (times as RFC 3339 UTC ``Z``)."""
     return orjson.dumps(value, option=JSON_OPTIONS)
+
+
+def time_text(value: datetime | None) -> str | None:
+    """A datetime as the wire writes it (for bodies put together by hand as strings)."""
+    if value is None:
+        return None
+    return orjson.dumps(value.astimezone(UTC), option=JSON_OPTIONS)[1:-1].decode()
+
+
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value
+
+
+# The datetime of every response model: written in UTC (``Z``) whatever offset the value holds —
+# a deadline computed in Asia/Shanghai, an expiry as the client sent it — before it is reloaded.
+UtcDatetime = Annotated[datetime, PlainSerializer(_in_utc, return_type=datetime, when_used="json")]
 
 
 def sql_time(expr: str) -> str:

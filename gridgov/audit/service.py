@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, String, cast, false, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from gridgov import wire
 from gridgov.audit.models import AuditEntry
 from gridgov.audit.schemas import AuditPage, AuditRead
 from gridgov.auth.scope import Scope
@@ -34,7 +35,9 @@ def snapshot(obj: Any) -> dict[str, Any]:
 def _jsonable(value: Any, *, geometry: bool = False) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return wire.time_text(value)  # as every time on the wire (RFC 3339 UTC Z)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)

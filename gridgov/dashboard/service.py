@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import privacy, wire
 from gridgov.auth.cache import ScopeCache
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
@@ -436,7 +436,7 @@ def _figures(
             if soon and figures["warning"]["colour"] == "green":
                 figures["warning"]["colour"] = "yellow"
         out[key] = figures
-    return out, as_of.isoformat() if as_of else None
+    return out, wire.time_text(as_of)
 
 
 def _empty() -> dict[str, Any]:
@@ -807,7 +807,7 @@ def household_file(
         name = r["member_name"] if shown else privacy.mask_name(r["member_name"])
         events.append(
             {
-                "at": r["visited_at"].isoformat(),
+                "at": wire.time_text(r["visited_at"]),
                 "kind": "visit",
                 "title": f"{name or '网格员'}走访（{METHOD_LABEL.get(r['method'], r['method'])}）",
                 "ref": {"visit_id": r["id"]},
@@ -827,7 +827,7 @@ def household_file(
     ).mappings():
         events.append(
             {
-                "at": r["at"].isoformat(),
+                "at": wire.time_text(r["at"]),
                 "kind": "issue",
                 "title": f"事件 #{r['id']}（{r['category']}）：{r['action']} → {r['to_state']}",
                 "ref": {"issue_id": r["id"]},
@@ -838,7 +838,7 @@ def household_file(
         )
     events.sort(key=lambda e: e["at"], reverse=True)
     data = dict(head)
-    data["removed_at"] = data["removed_at"].isoformat() if data["removed_at"] else None
+    data["removed_at"] = wire.time_text(data["removed_at"])
     privacy.mask("household", data, shown=shown)
     if shown:
         privacy.record_read(session, scope, "household_file", household.id)

@@ -19,10 +19,15 @@ from gridgov.gis import qa as qa_service
 from gridgov.gis import service as gis_service
 from gridgov.gis import tiles as tiles_service
 from gridgov.gis.layers import COLLECTION_IDS, LAYER_IDS
+from gridgov.openapi_problems import problems
 
 # Map clients may carry an API key in the URL (read by gridgov.deps.get_current_user).
 KEY_IN_URL = [Security(api_key_query)]
-router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=KEY_IN_URL)
+# OGC API answers a bad query parameter with 400 (gis.service.bad_parameter), as do the exports
+# and QA reads built on it: declared once per router.
+BAD_PARAMETER = problems(400)
+
+router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=KEY_IN_URL, responses=BAD_PARAMETER)
 
 CollectionId = Annotated[Literal[COLLECTION_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 FeatureId = Annotated[str, Path(max_length=30, description="要素编号")]
@@ -188,7 +193,9 @@ def get_item(
 
 # -- vector tiles ------------------------------------------------------------------------------
 
-tiles_router = APIRouter(prefix="/tiles", tags=["tiles"], dependencies=KEY_IN_URL)
+tiles_router = APIRouter(
+    prefix="/tiles", tags=["tiles"], dependencies=KEY_IN_URL, responses=BAD_PARAMETER
+)
 LayerId = Annotated[Literal[LAYER_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -237,7 +244,7 @@ async def get_tile(
 
 # -- exports -----------------------------------------------------------------------------------
 
-exports_router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
+exports_router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=BAD_PARAMETER)
 
 
 ExportBBox = Annotated[
@@ -326,7 +333,7 @@ for _fmt in exports_service.MEDIA_TYPES:
 
 # -- spatial QA --------------------------------------------------------------------------------
 
-qa_router = APIRouter(prefix="/api/v1/qa", tags=["qa"])
+qa_router = APIRouter(prefix="/api/v1/qa", tags=["qa"], responses=BAD_PARAMETER)
 CheckId = Annotated[Literal[qa_service.CHECK_IDS], Path(description="质检项")]  # type: ignore[valid-type]
 
 

@@ -146,8 +146,9 @@ def list_units(
         # the caller's history when its parent is in scope.
         parent, _ = scope.sql("unit", "p")
         where = f"({where} OR (u.valid_to IS NOT NULL AND {parent}))"
+    # Null when not asked for: every item has all of its schema\'s keys.
     sql = f"SELECT {UNIT_COLUMNS}" + (
-        ", ST_AsGeoJSON(u.geom, 7) AS geometry" if with_geometry else ""
+        ", ST_AsGeoJSON(u.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
     )
     sql += " FROM admin_units u LEFT JOIN admin_units p ON p.id = u.parent_id WHERE " + where
     sql += " AND u.id > :after"
@@ -698,8 +699,9 @@ def list_grids(
     privacy.clear(scope, pii)
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("grid", "g")
+    # Null when not asked for: every item has all of its schema\'s keys.
     sql = f"SELECT {GRID_COLUMNS}" + (
-        ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ""
+        ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
     )
     sql += GRID_FROM + " WHERE " + where + " AND g.id > :after"
     if not include_retired:

@@ -466,8 +466,9 @@ def list_households(
     shown = privacy.clear(scope, pii)
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("household", "h")
+    # Null when not asked for: every item has all of its schema\'s keys.
     sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
-        ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ""
+        ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
     )
     sql += HOUSEHOLD_FROM + " WHERE " + where + " AND h.id > :after"
     if not include_removed:

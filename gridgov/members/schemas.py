@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -10,6 +9,7 @@ from gridgov.geojson import PointGeometry
 from gridgov.households.validation import id_number_problem, phone_problem
 from gridgov.inputs import EntityId, InputModel, PatchModel
 from gridgov.members.models import PartyMember
+from gridgov.wire import UtcDatetime
 
 
 def _invalid(code: str, message: str) -> PydanticCustomError:
@@ -94,7 +94,7 @@ class MemberRead(BaseModel):
     is_hub: bool
     capacity: int | None
     joined_year: int | None
-    left_at: datetime | None
+    left_at: UtcDatetime | None
     left_reason: str | None
     version: int
     location: dict[str, Any] | None = None

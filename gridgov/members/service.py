@@ -53,8 +53,9 @@ def list_members(
     shown = privacy.clear(scope, pii)
     scope.check_unit_filter(session, unit_code)
     where, params = scope.sql("member", "m")
+    # Null when not asked for: every item has all of its schema\'s keys.
     sql = f"SELECT {MEMBER_COLUMNS}" + (
-        ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ""
+        ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
     )
     sql += MEMBER_FROM + " WHERE " + where + " AND m.id > :after"
     if not include_left:

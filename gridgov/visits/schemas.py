@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.inputs import EntityId, InputModel
-from gridgov.wire import Sql
+from gridgov.wire import Sql, UtcDatetime
 
 MAX_BATCH = 500
 
@@ -100,8 +100,8 @@ class VisitRead(BaseModel):
     county_code: Annotated[str, Sql("v.county_code")]
     village_id: Annotated[int, Sql("v.village_id")]
     grid_id: Annotated[int | None, Sql("v.grid_id")]
-    visited_at: Annotated[datetime, Sql("v.visited_at")]
-    received_at: Annotated[datetime, Sql("v.received_at")]
+    visited_at: Annotated[UtcDatetime, Sql("v.visited_at")]
+    received_at: Annotated[UtcDatetime, Sql("v.received_at")]
     location: Annotated[dict[str, Any] | None, Sql("ST_AsGeoJSON(v.geom, 7)", geometry=True)]
     accuracy_m: Annotated[float | None, Sql("v.accuracy_m")]
     method: Annotated[str, Sql("v.method")]
@@ -119,7 +119,7 @@ class VisitRead(BaseModel):
     review_status: Annotated[
         Literal["clean", "pending", "accepted", "rejected"], Sql("v.review_status")
     ]
-    reviewed_at: Annotated[datetime | None, Sql("v.reviewed_at")]
+    reviewed_at: Annotated[UtcDatetime | None, Sql("v.reviewed_at")]
     review_reason: Annotated[str | None, Sql("v.review_reason")]
 
 
@@ -155,7 +155,7 @@ class AttachmentRead(BaseModel):
     sha256: str
     size: int
     media_type: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DueHousehold(BaseModel):
@@ -164,8 +164,8 @@ class DueHousehold(BaseModel):
     address: str | None
     tags: list[str]
     interval_days: int
-    last_visited_at: datetime | None
-    due_at: datetime
+    last_visited_at: UtcDatetime | None
+    due_at: UtcDatetime
     overdue_days: int = Field(description="已超期天数（0 为今日到期）")
     distance_m: float | None = Field(None, description="与所给位置的距离（米）")
     location: dict[str, Any] | None = None
