@@ -391,25 +391,11 @@ REVIEW_LABELS = {
     "accepted": "审核通过",
     "rejected": "审核驳回",
 }
-STATE_LABELS = {
-    "REPORTED": "已上报",
-    "ACCEPTED": "已立案",
-    "ASSIGNED": "已派遣",
-    "IN_PROGRESS": "处置中",
-    "ON_HOLD": "延期中",
-    "RETURNED": "已退回",
-    "REWORK": "返工",
-    "RESOLVED": "已处置",
-    "SELF_RESOLVED": "自行处置",
-    "VERIFIED": "已核查",
-    "CLOSED": "已结案",
-    "REJECTED": "不予受理",
-    "MERGED": "已合并",
-    "CANCELLED": "已撤销",
-}
 
 
 def _print_activity(a: Any) -> None:
+    from gridgov.issues.workflow import LEVEL_NAMES, STATE_LABELS
+
     """What the demo's year holds: contacts, visits by review state, issues by state."""
     from rich.table import Table
 
@@ -432,9 +418,11 @@ def _print_activity(a: Any) -> None:
     rows.append(("事件（办理步骤 / 超时自动上报）", f"{a.issues}（{a.issue_transitions} / "
                  f"{a.issues_escalated_by_job}）"))  # fmt: skip
     rows += [(f"  {STATE_LABELS.get(k, k)}", str(v)) for k, v in a.issues_by_state.items()]
-    levels = {1: "网格", 2: "村", 3: "乡镇", 4: "县"}
     rows.append(
-        ("  按层级", "、".join(f"{levels[k]}级 {v}" for k, v in sorted(a.issues_by_level.items())))
+        (
+            "  按层级",
+            "、".join(f"{LEVEL_NAMES[k]}级 {v}" for k, v in sorted(a.issues_by_level.items())),
+        )
     )
     for label, value in rows:
         table.add_row(label, value)

@@ -10,8 +10,10 @@ uvicorn's — are covered too) and to every handler it knows (a filter), excepti
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -20,6 +22,26 @@ from typing import Any
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+
+
+class _RequestIds:
+    """Request ids of 32 hex digits (as long as a UUID's): 16 random ones drawn once per process
+    (again after a fork), then a counter. Unique without a system call per request, which
+    ``uuid4()`` makes (it reads os.urandom)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._pid, self._prefix = os.getpid(), os.urandom(8).hex()
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+new_request_id = _RequestIds().next
 
 
 REDACTED = "[已隐去]"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.issues.workflow import LEVEL_NAMES, STATE_LABELS
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
 CHILD_LEVEL = {"county": "township", "township": "village", "village": "grid", "grid": None}
@@ -278,7 +280,7 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
     void = ", ".join(f"'{s}'" for s in VOID_STATES)
     sql = f"""
     WITH st AS (
-        SELECT {rows.group("s")} AS k_st, {status}, min(s.refreshed_at) AS as_of
+        SELECT {rows.group("s")} AS k_st, {status}, {wire.sql_time("min(s.refreshed_at)")} AS as_of
         FROM {rows.table("status")} s WHERE {rows.filter("s")} GROUP BY 1
     ), vi AS (
         SELECT {rows.group("v")} AS k_vi, {visits} FROM {rows.table("visit_periods")} v
@@ -297,9 +299,11 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
         FROM {rows.table("issue_periods")} i
         WHERE {rows.filter("i")} AND {pf_i} GROUP BY 1
     )
-    SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
-    FROM st FULL JOIN vi ON vi.k_vi = st.k_st
-    FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
+    SELECT row_to_json(r)::text FROM (
+        SELECT COALESCE(st.k_st, vi.k_vi, iss.k_is) AS key, st.*, vi.*, iss.*
+        FROM st FULL JOIN vi ON vi.k_vi = st.k_st
+        FULL JOIN iss ON iss.k_is = COALESCE(st.k_st, vi.k_vi)
+    ) r
     """
     params.update(_rows_params(node))
     return sql, params
@@ -414,7 +418,9 @@ def _figures(
 ) -> tuple[dict[int, dict[str, Any]], str | None]:
     """Figures per key, and when the rollups they come from were computed."""
     sql, params = _figures_sql(node, p, children=children)
-    rows = {r["key"]: dict(r) for r in session.execute(text(sql), params).mappings()}
+    # One JSON text per row rather than ~30 columns: describing that many columns to the
+    # driver cost more than the figures themselves (py-spy: 7 % of a dashboard read).
+    rows = {r["key"]: r for r in map(orjson.loads, session.scalars(text(sql), params))}
     distinct = _range_households(session, node, p, children=children) if p.kind == "range" else None
     out = {}
     as_of = None
@@ -436,7 +442,7 @@ def _figures(
             if soon and figures["warning"]["colour"] == "green":
                 figures["warning"]["colour"] = "yellow"
         out[key] = figures
-    return out, wire.time_text(as_of)
+    return out, as_of
 
 
 def _empty() -> dict[str, Any]:
@@ -533,9 +539,9 @@ def issue_breakdown(session: Session, scope: Scope, code: str, p: Period) -> dic
     params.update(_rows_params(node))
     where = f"{source.filter('i')} AND {pf}"
 
-    def by(column: str) -> list[dict[str, Any]]:
+    def by(column: str, names: dict[Any, str]) -> list[dict[str, Any]]:
         return [
-            {"key": k, "issues": n}
+            {"key": k, "issues": n, "name": names.get(k)}
             for k, n in session.execute(
                 text(
                     f"SELECT i.{column}, sum(i.issues)::int"
@@ -546,14 +552,13 @@ def issue_breakdown(session: Session, scope: Scope, code: str, p: Period) -> dic
             )
         ]
 
-    names = dict(session.execute(text("SELECT code, name FROM issue_categories")).all())
-    categories = [{**c, "name": names.get(c["key"])} for c in by("category_code")]
+    categories = dict(session.execute(text("SELECT code, name FROM issue_categories")).all())
     return {
         "unit": _node_dict(node),
         "period": p.as_dict(),
-        "by_state": by("state"),
-        "by_category": categories,
-        "by_level": by("level"),
+        "by_state": by("state", STATE_LABELS),
+        "by_category": by("category_code", categories),
+        "by_level": by("level", {k: f"{v}级" for k, v in LEVEL_NAMES.items()}),
     }
 
 

@@ -66,6 +66,23 @@ ACTIVE = frozenset(
 ESCALATED_STATE = State.ACCEPTED
 TOP_LEVEL = 4
 LEVEL_NAMES = {1: "网格", 2: "村", 3: "乡镇", 4: "县"}
+# What a page or a ledger shows for each state.
+STATE_LABELS = {
+    "REPORTED": "已上报",
+    "ACCEPTED": "已立案",
+    "ASSIGNED": "已派遣",
+    "IN_PROGRESS": "处置中",
+    "ON_HOLD": "延期中",
+    "RETURNED": "已退回",
+    "REWORK": "返工",
+    "RESOLVED": "已处置",
+    "SELF_RESOLVED": "自行处置",
+    "VERIFIED": "已核查",
+    "CLOSED": "已结案",
+    "REJECTED": "不予受理",
+    "MERGED": "已合并",
+    "CANCELLED": "已撤销",
+}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,13 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 IN_FLIGHT = Gauge("gridgov_http_in_flight", "Requests being served.", registry=REGISTRY)
+GC_PAUSES = Histogram(
+    "gridgov_gc_pause_seconds",
+    "Python garbage-collector pauses of this process by generation (every request waits them).",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+    registry=REGISTRY,
+)
 
 
 class PoolCollector(Collector):

@@ -518,3 +518,28 @@ def test_open_issues_follow_their_deadlines(client, as_user, session, activity):
         {"v": activity.units[VILLAGE_A]},
     )
     assert noted == 0  # picked up by its deadline, not by a note
+
+
+@pytest.mark.parametrize(
+    ("part", "model"),
+    [
+        ("summary", "DashboardSummary"),
+        ("children", "DashboardChildren"),
+        ("flags", "FlagBreakdown"),
+        ("issues", "IssueBreakdown"),
+    ],
+)
+@pytest.mark.parametrize("code", [COUNTY, TOWN_A, VILLAGE_A, GRID_A1])
+def test_bytes_bodies_are_their_response_model(client, as_user, activity, part, model, code):
+    """These routes send JSON the service built (no pass through pydantic): the body must be
+    exactly what the declared response_model would send — no key missing, none extra, the
+    same types — so the OpenAPI document stays true to the wire."""
+    from gridgov.dashboard import schemas
+
+    start = (TODAY - timedelta(days=40)).isoformat()
+    for query in ("period=month", f"period=range&from={start}&to={TODAY.isoformat()}"):
+        r = client.get(f"/api/v1/dashboard/{code}/{part}?{query}", headers=as_user("county"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        typed = getattr(schemas, model).model_validate(body)
+        assert typed.model_dump(mode="json", by_alias=True) == body, query

@@ -175,3 +175,24 @@ def test_unexpected_error_is_counted(crashing_client):
     crashing_client.get("/boom")
     text = crashing_client.get("/metrics").text
     assert _sample(text, "gridgov_http_requests_total", route="/boom", status="500")
+
+
+def test_startup_heap_is_frozen_and_gc_pauses_are_measured(client):
+    """The app's lifespan (entered by the client fixture) froze the start-up heap, so full
+    collections no longer walk it; every pause is timed in gridgov_gc_pause_seconds."""
+    import gc
+
+    assert gc.get_freeze_count() > 50_000  # the app, its routes and models at least
+
+    def collections() -> float:
+        text = client.get("/metrics").text
+        line = next(
+            ln
+            for ln in text.splitlines()
+            if ln.startswith('gridgov_gc_pause_seconds_count{generation="2"}')
+        )
+        return float(line.rsplit(" ", 1)[1])
+
+    before = collections()
+    gc.collect()
+    assert collections() == before + 1
