@@ -84,20 +84,19 @@ def run(url: str, args: argparse.Namespace, county: str) -> int:
     import orjson
 
     from gridgov.auth.scope import system_scope
-    from gridgov.contacts import service as contacts_service
-    from gridgov.contacts import solver
+    from gridgov.contacts import planner, solver
     from gridgov.db import session_scope
 
-    def end_to_end() -> tuple[contacts_service.Plan, float]:
+    def end_to_end() -> tuple[planner.Plan, float]:
         with session_scope() as session:
             scope = system_scope(session, county)
             start = time.perf_counter()
-            plan = contacts_service.auto_assign(session, scope, unit_code=county)
+            plan = planner.auto_assign(session, scope, unit_code=county)
             seconds = time.perf_counter() - start
         return plan, seconds
 
     with session_scope() as session:
-        unit = contacts_service.read_unit(session, system_scope(session, county), unit_code=county)
+        unit = planner.read_unit(session, system_scope(session, county), unit_code=county)
 
     def bare() -> tuple[list[solver.VillageSolution], float]:
         start = time.perf_counter()
@@ -115,7 +114,7 @@ def run(url: str, args: argparse.Namespace, county: str) -> int:
                 e2e.seconds.append(seconds)
                 objectives.add(round(plan.objective_m, 3))
                 start = time.perf_counter()
-                body = orjson.dumps(contacts_service.plan_body(plan))
+                body = orjson.dumps(planner.plan_body(plan))
                 render.seconds.append(time.perf_counter() - start)
                 console.print(f"[dim]run {i + 1}: end-to-end {seconds:.2f} s {plan.seconds}[/dim]")
             else:
@@ -178,8 +177,7 @@ def verify(county: str) -> dict[str, tuple[np.ndarray, int]]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gridgov.auth.scope import system_scope
-    from gridgov.contacts import service as contacts_service
-    from gridgov.contacts import solver
+    from gridgov.contacts import planner, solver
     from gridgov.db import session_scope
 
     out: dict[str, tuple[np.ndarray, int]] = {}
@@ -189,7 +187,7 @@ def verify(county: str) -> dict[str, tuple[np.ndarray, int]]:
     }
     for label, flags in settings.items():
         with session_scope() as session:
-            unit = contacts_service.read_unit(
+            unit = planner.read_unit(
                 session,
                 system_scope(session, county),
                 unit_code=county,
@@ -197,7 +195,7 @@ def verify(county: str) -> dict[str, tuple[np.ndarray, int]]:
                 same_hamlet=False,
                 **flags,
             )
-            plan = contacts_service.auto_assign(
+            plan = planner.auto_assign(
                 session,
                 system_scope(session, county),
                 unit_code=county,

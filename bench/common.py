@@ -80,6 +80,7 @@ def bench_database(*, keep: bool = False, reuse: str | None = None) -> Iterator[
     Yields the SQLAlchemy URL. The previous ``GRIDGOV_DB__*`` environment and gridgov's cached
     settings/engine are restored afterwards, so several benchmarks can run in one process.
     """
+    import gridgov.wiring  # noqa: F401  (every subscriber of domain events, as the app loads them)
     from gridgov import migrate
 
     name = reuse or f"gridgov_bench_{os.getpid()}_{int(time.time()) % 100_000:05d}"

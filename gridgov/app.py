@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridgov import errors
+from gridgov import errors, wiring  # noqa: F401  (wiring: every subscriber of domain events)
 from gridgov.config import get_settings
 from gridgov.logging import configure_logging, new_request_id, request_id_var
 from gridgov.middleware import CorsMiddleware, RequestGuardMiddleware, SecurityHeadersMiddleware

@@ -20,6 +20,12 @@ app.add_typer(import_app, name="import")
 console = Console()
 
 
+def _wired() -> None:
+    """Load every subscriber of domain events (``gridgov.wiring``) before a command writes or
+    reads personal data; imported here, not at start-up, so that ``--help`` stays quick."""
+    import gridgov.wiring  # noqa: F401
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
@@ -81,6 +87,7 @@ def user_create(
     password: str | None = typer.Option(None, help="密码（省略则交互输入）"),
 ) -> None:
     """创建用户（以系统身份，写入审计日志）。"""
+    _wired()
     from gridgov.auth import service as auth_service
     from gridgov.db import session_scope
     from gridgov.errors import DomainError
@@ -130,6 +137,7 @@ def county_init(
     admin_name: str | None = typer.Option(None, "--admin-name", help="管理员显示名"),
 ) -> None:
     """新建一个县或更新已有县（可重复执行）：名称、县界，以及第一个县级管理员。"""
+    _wired()
     from sqlalchemy import select
 
     from gridgov.auth import service as auth_service
@@ -319,6 +327,7 @@ def demo(
 ) -> None:
     """生成并导入一个演示县（乡镇、村、网格、户、党员，以及每个角色一个用户），
     以及截至今天一年的活动：联系户及其变动、网格员账号、走访（含核验与审核）、事件办理。"""
+    _wired()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -463,6 +472,7 @@ def _print_demo_users(password: str) -> None:
 
 def _run_import(kind: str, file: Path, county: str, options: dict[str, Any], dry_run: bool) -> None:
     """Same service as the API, acting as the system for the whole county."""
+    _wired()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gridgov.auth.scope import system_scope
@@ -713,6 +723,7 @@ def export_layer(
     pii: bool = typer.Option(False, "--pii", help="住户含户主姓名和电话（记入审计）"),
 ) -> None:
     """导出图层（与接口 /api/v1/exports 相同的服务，以系统身份覆盖全县）。"""
+    _wired()
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from sqlalchemy import select
 
@@ -793,11 +804,12 @@ def contacts_auto_assign(
     balance: bool = typer.Option(True, "--balance/--no-balance", help="均衡负担"),
 ) -> None:
     """按村精确求解（最小费用流）并显示方案汇总；--apply 时整体写入。"""
+    _wired()
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from gridgov.auth.scope import system_scope
-    from gridgov.contacts import service as contacts_service
+    from gridgov.contacts import planner
     from gridgov.db import session_scope
     from gridgov.errors import DomainError
 
@@ -825,7 +837,7 @@ def contacts_auto_assign(
                     tasks[stage] = bar.add_task(stages[stage], total=max(total, 1))
                 bar.update(tasks[stage], completed=done, total=max(total, 1))
 
-            plan = contacts_service.auto_assign(
+            plan = planner.auto_assign(
                 session,
                 scope,
                 unit_code=unit,
@@ -836,7 +848,7 @@ def contacts_auto_assign(
                 balance=balance,
                 progress=progress,
             )
-            summary = contacts_service.plan_body(plan, include_pairs=False)["summary"]
+            summary = planner.plan_body(plan, include_pairs=False)["summary"]
     except DomainError as exc:
         console.print(f"[red]{exc.detail or exc.title}[/red]")
         raise typer.Exit(1) from exc
@@ -862,7 +874,7 @@ def contacts_auto_assign(
     for reason in plan.uncovered_reason:
         reasons[reason] = reasons.get(reason, 0) + 1
     for reason, count in sorted(reasons.items()):
-        console.print(f"  无法安排 {count} 户：{contacts_service.UNCOVERED_MESSAGES[reason]}")
+        console.print(f"  无法安排 {count} 户：{planner.UNCOVERED_MESSAGES[reason]}")
     console.print("耗时：" + "，".join(f"{k} {v:.2f}s" for k, v in plan.seconds.items()))
     if plan.applied:
         console.print(f"[green]已写入，批次 {plan.batch_id}[/green]")
@@ -878,6 +890,7 @@ app.add_typer(jobs_app, name="jobs")
 def jobs_run(limit: int = typer.Option(500, min=1, help="每次最多处理的事件数")) -> None:
     """执行一次：超过时限系数的事件自动上报上一级，再发送站内提醒，并清理同步变更日志
     （可多个进程同时运行）。"""
+    _wired()
     from rich.table import Table
 
     from gridgov.ops import jobs
@@ -915,6 +928,7 @@ def jobs_serve(
 ) -> None:
     """常驻运行：每隔 interval 秒执行一次 jobs run（自动上报与站内提醒；
     同步变更日志每小时清理一次）。"""
+    _wired()
     from gridgov.ops import jobs
 
     jobs.serve(interval, limit=limit)

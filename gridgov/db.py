@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import psycopg
 from anyio import to_thread
 from psycopg_pool import ConnectionPool
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -185,6 +186,24 @@ def get_stream_pool() -> ConnectionPool:
 def raw_connection(session: Session) -> psycopg.Connection:
     """The psycopg connection under a session, inside the session's transaction (for COPY)."""
     return session.connection().connection.driver_connection  # type: ignore[return-value]
+
+
+_DIALECT = pg_psycopg.dialect()
+
+
+@lru_cache(maxsize=1024)
+def to_psycopg(sql: str) -> str:
+    """``:name`` parameters (as ``text()`` and Scope.sql write them) → psycopg's ``%(name)s``
+    (and a literal ``%`` doubled), compiled once per statement text."""
+    return str(text(sql).compile(dialect=_DIALECT))
+
+
+def fetch(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of one read, run on the session's own connection and transaction but past
+    SQLAlchemy's statement and result machinery, which for a small read costs several times
+    what the driver does (≈ 250 µs against 50 µs of CPU, measured on a 5-row select). For the
+    hot reads (dashboard figures, tiles); everything else goes through ``session.execute``."""
+    return raw_connection(session).execute(to_psycopg(sql), params).fetchall()
 
 
 # deadlock_detected, serialization_failure: the transaction lost a race, not a bad request.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from gridgov.config import get_settings
 from gridgov.db import request_session
 from gridgov.errors import FieldError, Forbidden, PayloadInvalid, Unauthenticated
 from gridgov.geo import CoordSys
+from gridgov.listing import BBox, parse_bbox
 
 # scope="function": the transaction commits when the handler returns, before the response goes.
 SessionDep = Annotated[Session, Depends(request_session, scope="function")]
@@ -113,11 +113,20 @@ def _look_up_scope(
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 
 
-def require(perm: Perm) -> Callable[[Scope], Scope]:
-    """A guard: the caller's scope, if their role has ``perm``; 403 otherwise."""
+def require(perm: Perm) -> Callable[..., Any]:
+    """A guard: the caller's scope, if their role has ``perm``; 403 otherwise.
+
+    It takes get_scope's own parameters and calls it, rather than depending on it: one node
+    less for FastAPI to solve on every guarded request (each costs ~2 % of a cheap read)."""
 
     # async: a check of a value in hand, not worth a trip through the thread pool
-    async def guard(scope: ScopeDep) -> Scope:
+    async def guard(
+        session: SessionDep,
+        request: Request,
+        token: Annotated[str | None, Depends(oauth2_scheme)],
+        header_key: Annotated[str | None, Depends(api_key_header)],
+    ) -> Scope:
+        scope = await get_scope(session, request, token, header_key)
         if not scope.can(perm):
             raise Forbidden()
         return scope
@@ -158,32 +167,11 @@ async def get_bbox(
         str | None,
         Query(max_length=200, description="minLon,minLat,maxLon,maxLat（按 coord_sys）"),
     ] = None,
-) -> tuple[float, float, float, float] | None:
-    if bbox is None:
-        return None
-    try:
-        values = tuple(float(v) for v in bbox.split(","))
-        if len(values) != 4 or not all(math.isfinite(v) for v in values):
-            raise ValueError
-    except ValueError as exc:
-        raise PayloadInvalid(
-            [
-                FieldError(
-                    ["query", "bbox"],
-                    "bbox 应为 4 个数：最小经度,最小纬度,最大经度,最大纬度",
-                    "invalid_bbox",
-                )
-            ]
-        ) from exc
-    minx, miny, maxx, maxy = values
-    if minx > maxx or miny > maxy:
-        raise PayloadInvalid(
-            [FieldError(["query", "bbox"], "bbox 的最小值不能大于最大值", "invalid_bbox")]
-        )
-    return values  # type: ignore[return-value]
+) -> BBox | None:
+    return None if bbox is None else parse_bbox(bbox)
 
 
-BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(get_bbox)]
+BBoxDep = Annotated[BBox | None, Depends(get_bbox)]
 
 
 # The maximum is a setting (GRIDGOV_LIMITS__PAGE_MAX), so the OpenAPI document states it in

@@ -33,7 +33,10 @@ from fastapi import FastAPI
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridgov.auth import api_keys as api_keys_service
+from gridgov.auth import security
 from gridgov.config import Settings, get_settings
+from gridgov.deps import get_current_user, get_scope
 
 # Multipart framing around an uploaded file (boundaries, part headers, form fields).
 MULTIPART_SLACK = 1024 * 1024
@@ -79,10 +82,10 @@ class RouteInfo:
 
 
 def _needs_credential(dependant: Any) -> bool:
-    from gridgov.deps import get_current_user, get_scope
-
     for dep in dependant.dependencies:
-        if dep.call in (get_scope, get_current_user) or _needs_credential(dep):
+        # A role guard (deps.require) asks for the scope itself.
+        guard = getattr(dep.call, "perm", None) is not None
+        if guard or dep.call in (get_scope, get_current_user) or _needs_credential(dep):
             return True
     return False
 
@@ -91,7 +94,7 @@ class _Routes:
     """Which route a method and path will reach, found the way Starlette will (first match)."""
 
     def __init__(self, app: FastAPI) -> None:
-        from gridgov.app import route_table
+        from gridgov.app import route_table  # the app factory imports this module
 
         self.entries: list[tuple[set[str], re.Pattern[str], RouteInfo]] = []
         for path, route in route_table(app):
@@ -376,9 +379,6 @@ def _credential_refusal(headers: dict[bytes, bytes]) -> tuple[str, str] | None:
     """Why a request cannot be authenticated, judged from its headers alone (no database): no
     credential, or an access token whose signature, expiry or claims do not verify. API keys
     are looked up later by the route's own dependency (a malformed one is refused here)."""
-    from gridgov.auth import api_keys as api_keys_service
-    from gridgov.auth import security
-
     authorization = headers.get(b"authorization", b"").decode("latin-1")
     scheme, _, token = authorization.partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""

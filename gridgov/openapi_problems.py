@@ -153,10 +153,12 @@ def derived_statuses(
 
     calls = _calls(route.dependant)
     statuses: set[int] = set()
-    signed_in = any(c in (get_scope, get_current_user) for c in calls)
+    # A role guard (deps.require) looks the caller up itself: it needs a credential too.
+    guarded = any(getattr(c, "perm", None) is not None for c in calls)
+    signed_in = guarded or any(c in (get_scope, get_current_user) for c in calls)
     if signed_in:
         statuses.add(401)
-    if any(getattr(c, "perm", None) is not None for c in calls):
+    if guarded:
         statuses.add(403)
     if route.dependant.path_params or any(
         REFERENCE.search(n) for n in _input_names(operation, schemas)

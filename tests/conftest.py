@@ -29,6 +29,10 @@ os.environ["GRIDGOV_MAPS__LISTEN_FOR_CHANGES"] = "false"
 # not by a background thread racing the rolled-back test transactions.
 os.environ["GRIDGOV_DASHBOARD__REFRESH_SECONDS"] = "0"
 
+# Every subscriber of domain events (gridgov.events), as the app and the CLI load them; after
+# the settings above, in case a module reads them at import.
+import gridgov.wiring  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def template_db() -> str:

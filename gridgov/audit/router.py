@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from gridgov.audit import service as audit_service
 from gridgov.audit.schemas import AuditPage
-from gridgov.auth.permissions import Perm
 from gridgov.deps import Allowed, SessionDep
+from gridgov.permissions import Perm
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

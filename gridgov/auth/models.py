@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, id_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 ROLES = (
     "grid_member",
@@ -32,6 +33,14 @@ ROLES = (
 
 class User(Base):
     __tablename__ = "users"
+    __scope__ = scoped_by(
+        __tablename__,
+        "user",
+        unit="unit_id",
+        own="id",
+        through=("grid_id", "grid"),
+        audit=("user",),
+    )
 
     id: Mapped[int] = id_column()
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -100,6 +109,7 @@ class ApiKey(Base):
     ``prefix`` lets people tell their keys apart without revealing them."""
 
     __tablename__ = "api_keys"
+    __scope__ = scoped_by(__tablename__, "api_key", through=("user_id", "user"), audit=("api_key",))
 
     id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(String(100))

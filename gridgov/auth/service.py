@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from gridgov.audit import service as audit
+from gridgov import trail  # the audit log sits above auth: entries go through gridgov.trail
 from gridgov.auth import security
 from gridgov.auth.models import LoginAttempt, RefreshToken, User
-from gridgov.auth.permissions import Role
+from gridgov.auth.permissions import ROLE_LABELS, ROLE_PERMS, Role
 from gridgov.auth.schemas import MeRead
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
@@ -24,7 +25,6 @@ from gridgov.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from gridgov.hierarchy.models import AdminUnit, Grid
 
 
 @dataclass(frozen=True)
@@ -215,17 +215,11 @@ def create_user(
         raise RuleViolation(errors)
     unit = grid = None
     if unit_code is not None:
-        query = select(AdminUnit).where(AdminUnit.code == unit_code, AdminUnit.valid_to.is_(None))
-        if scope is not None:
-            query = query.where(scope.where(AdminUnit))
-        unit = session.scalar(query)
+        unit = _bound_to(session, scope, "unit", unit_code)
         if unit is None:
             raise NotFound(f"行政单位 {unit_code} ")
     else:
-        query = select(Grid).where(Grid.code == grid_code, Grid.valid_to.is_(None))
-        if scope is not None:
-            query = query.where(scope.where(Grid))
-        grid = session.scalar(query)
+        grid = _bound_to(session, scope, "grid", grid_code)
         if grid is None:
             raise NotFound(f"网格 {grid_code} ")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -241,16 +235,31 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(
+    trail.record(
         session,
         scope,
         action="create",
         entity="user",
         entity_id=user.id,
         county_code=user.county_code,
-        after=audit.snapshot(user),
+        after=trail.snapshot(user),
     )
     return user
+
+
+def _bound_to(session: Session, scope: Scope | None, kind: str, code: str | None) -> Any:
+    """The current unit or grid a new user is bound to (id, county) if the caller's scope
+    holds it. Read by table name: auth sits below the hierarchy in the import order (every
+    domain imports the scope), so it does not import the hierarchy's models."""
+    table = "admin_units" if kind == "unit" else "grids"
+    where, params = scope.sql(kind, "t") if scope is not None else ("true", {})
+    return session.execute(
+        text(
+            f"SELECT t.id, t.county_code FROM {table} t "
+            f"WHERE t.code = :code AND t.valid_to IS NULL AND {where}"
+        ),
+        {**params, "code": code},
+    ).first()
 
 
 def list_users(session: Session, scope: Scope) -> list[User]:
@@ -258,12 +267,12 @@ def list_users(session: Session, scope: Scope) -> list[User]:
 
 
 def describe(session: Session, scope: Scope) -> MeRead:
-    from gridgov.auth.permissions import ROLE_LABELS, ROLE_PERMS
-
     user = session.get(User, scope.user_id)
     assert user is not None
-    unit_code = session.scalar(select(AdminUnit.code).where(AdminUnit.id == user.unit_id))
-    grid_code = session.scalar(select(Grid.code).where(Grid.id == user.grid_id))
+    unit_code = session.scalar(
+        text("SELECT code FROM admin_units WHERE id = :id"), {"id": user.unit_id}
+    )
+    grid_code = session.scalar(text("SELECT code FROM grids WHERE id = :id"), {"id": user.grid_id})
     role = Role(scope.role)
     return MeRead(
         id=user.id,

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, id_column, updated_at_column, valid_from_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 ROLES = ("primary", "secondary")
 SOURCES = ("manual", "auto")
@@ -51,6 +52,7 @@ END_REASONS = (
 
 class Contact(Base):
     __tablename__ = "contacts"
+    __scope__ = scoped_by(__tablename__, "contact", village="village_id", audit=("contact",))
 
     id: Mapped[int] = id_column()
     county_code: Mapped[str] = mapped_column(String(6))

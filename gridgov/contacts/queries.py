@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from datetime import date
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from gridgov import listing as kit
+from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits
 from gridgov.contacts.schemas import ContactRead
 from gridgov.db import raw_connection
+from gridgov.listing import PageResult
 from gridgov.wire import select_list
 
 # -- contact rows (lists, history, single reads) ----------------------------------------------
@@ -29,6 +33,68 @@ CONTACT_FROM = """
     LEFT JOIN grids g ON g.id = h.grid_id
 """
 ACTIVE_ON = "c.valid_from <= :on AND (c.valid_to IS NULL OR c.valid_to > :on)"
+# Contacts are seen through their households: the caller's scope is the households'.
+CONTACTS = kit.Listing(
+    CONTACT_COLUMNS,
+    CONTACT_FROM,
+    ("household", "h"),
+    kit.by_id("c"),
+    unit_code="v.code",
+    grid_code="g.code",
+    personal="contacts",
+)
+STATUS = {"active": "c.valid_to IS NULL", "ended": "c.valid_to IS NOT NULL", "all": None}
+
+
+class ContactQuery(kit.PageQuery, kit.PlaceFilter, kit.PersonalQuery):
+    member_id: int | None
+    household_id: int | None
+    role: str | None
+    status: str
+    on: date | None
+
+
+def contacts_page(session: Session, scope: Scope, **query: Unpack[ContactQuery]) -> PageResult:
+    """Assignments in the caller's scope, keyset on id; ``on`` (a day) overrides ``status``."""
+    on, status = query["on"], STATUS.get(query["status"])
+    if on is not None:
+        period = kit.Clause(ACTIVE_ON, {"on": on})
+    else:
+        period = kit.Clause(status) if status else None
+    return CONTACTS.page(
+        session,
+        scope,
+        query,
+        period,
+        kit.equal("c.member_id", "member_id", query["member_id"]),
+        kit.equal("c.household_id", "household_id", query["household_id"]),
+        kit.equal("c.role", "role", query["role"]),
+    )
+
+
+# Households on record without an active primary contact.
+UNCOVERED = kit.Listing(
+    "h.id, h.head_name, v.code AS village_code, g.code AS grid_code, h.hamlet, h.address",
+    "FROM households h JOIN admin_units v ON v.id = h.village_id "
+    "LEFT JOIN grids g ON g.id = h.grid_id",
+    ("household", "h"),
+    kit.by_id("h"),
+    unit_code="v.code",
+    grid_code="g.code",
+    personal="uncovered",
+)
+NO_PRIMARY = (
+    "h.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.household_id = h.id"
+    " AND c.role = 'primary' AND c.valid_to IS NULL)"
+)
+
+
+class UncoveredQuery(kit.PageQuery, kit.PlaceFilter, kit.PersonalQuery):
+    pass
+
+
+def uncovered_page(session: Session, scope: Scope, **query: Unpack[UncoveredQuery]) -> PageResult:
+    return UNCOVERED.page(session, scope, query, kit.Clause(NO_PRIMARY))
 
 
 def capacity_sql(alias: str) -> str:

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from gridgov.auth.permissions import Perm
+from gridgov.contacts import planner
 from gridgov.contacts import service as contacts_service
 from gridgov.contacts.schemas import (
     UNIT_CODE,
@@ -121,7 +122,7 @@ def list_uncovered(
 def auto_assign(
     body: AutoAssign, session: SessionDep, scope: Allowed(Perm.contacts_write)
 ) -> Response:
-    return json_bytes(contacts_service.auto_assign_json(session, scope, body))
+    return json_bytes(planner.auto_assign_json(session, scope, body))
 
 
 @router.post("/reconcile", response_model=ReleaseResult, summary="结束已失效的联系关系")

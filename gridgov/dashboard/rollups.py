@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from gridgov.config import get_settings
 from gridgov.contacts import queries as contact_queries
 from gridgov.contacts.service import limits_for
+from gridgov.db import session_scope
 from gridgov.gis import queries as gis_queries
 from gridgov.gis.layers import GRID_FIGURES
 from gridgov.households.validation import ORDINARY_INTERVAL_DAYS
@@ -499,8 +500,6 @@ class Refresher:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        from gridgov.db import session_scope
-
         while not self._stop.wait(self.interval):
             try:
                 with session_scope() as session:

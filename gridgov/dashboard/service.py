@@ -14,12 +14,13 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy, wire
+from gridgov import db, privacy, wire
 from gridgov.auth.cache import ScopeCache
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
 from gridgov.dashboard.rollups import LOCAL, VOID_STATES, today
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
+from gridgov.households.models import Household
 from gridgov.issues.workflow import LEVEL_NAMES, STATE_LABELS
 
 LEVEL_LABEL = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格"}
@@ -420,7 +421,7 @@ def _figures(
     sql, params = _figures_sql(node, p, children=children)
     # One JSON text per row rather than ~30 columns: describing that many columns to the
     # driver cost more than the figures themselves (py-spy: 7 % of a dashboard read).
-    rows = {r["key"]: r for r in map(orjson.loads, session.scalars(text(sql), params))}
+    rows = {r["key"]: r for r in (orjson.loads(t) for (t,) in db.fetch(session, sql, params))}
     distinct = _range_households(session, node, p, children=children) if p.kind == "range" else None
     out = {}
     as_of = None
@@ -654,7 +655,7 @@ def scores(
     """积分 of the node's members (``of=member``) or grids (``of=grid``) for a week or month,
     each with its parts; highest first. Computed from rollups only. Members' names follow the
     personal-data rule (masked unless ``pii=true`` by a role that may)."""
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "scores", pii)
     node = resolve(session, scope, code)
     if p.kind not in ("week", "month"):
         raise _invalid("period", "积分按周（week）或月（month）计算")
@@ -755,9 +756,7 @@ def household_file(
 ) -> dict[str, Any]:
     """One household's file: who looked after it (contact history), its visits and its issues
     with their timelines, newest first on one timeline. Names follow the personal-data rule."""
-    from gridgov.households.models import Household
-
-    shown = privacy.clear(scope, pii)
+    shown = privacy.shown(scope, "household_file", pii)
     household = scope.get(session, Household, household_id, "住户")
     head = (
         session.execute(

@@ -43,11 +43,11 @@ from gridgov.demo.timeline import CST, Year, rng
 from gridgov.demo.visits import tiny_jpeg
 from gridgov.errors import DomainError
 from gridgov.issues import calendar
-from gridgov.issues import jobs as issue_jobs
 from gridgov.issues import service as issues_service
 from gridgov.issues.models import Issue
 from gridgov.issues.schemas import IssueCreate, TransitionCreate
 from gridgov.issues.workflow import Action, State
+from gridgov.notifications import jobs as issue_jobs
 from gridgov.visits.storage import BlobStore
 
 Progress = Callable[[str, int, int], None]

@@ -1,7 +1,7 @@
 """The demo year's people: 党员联系户 from the exact auto-assign, a year of hand-overs, members
 leaving and households removed, and the accounts that log visits and handle issues.
 
-The first assignment is ``contacts_service.auto_assign(…, mode="apply")`` for the whole county,
+The first assignment is ``planner.auto_assign(…, mode="apply")`` for the whole county,
 as the system, dated the first day of the year. Hand-overs go through ``assign_contact`` with
 ``replace_primary`` (back-dated, as a village secretary may enter one); members leaving and
 households removed are written as the members and households services write them (``left_at``
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from gridgov.audit import service as audit
 from gridgov.auth import security
 from gridgov.auth.scope import Scope
+from gridgov.contacts import planner
 from gridgov.contacts import queries as contacts_queries
 from gridgov.contacts import service as contacts_service
 from gridgov.contacts.schemas import ContactCreate
@@ -121,9 +122,7 @@ def build(session: Session, scope: Scope, year: Year, *, seed: int, report: Prog
     seconds = {"registered": time.perf_counter() - timer}
     timer = time.perf_counter()
     report("联系户：自动分配", 0, 1)
-    plan = contacts_service.auto_assign(
-        session, scope, unit_code=county_code, mode="apply", on=year.start
-    )
+    plan = planner.auto_assign(session, scope, unit_code=county_code, mode="apply", on=year.start)
     report("联系户：自动分配", 1, 1)
     people = People(
         county_code=county_code,
@@ -221,7 +220,7 @@ def _history(
         else:
             assert next_refill is not None
             for village_code in sorted(refill.pop(next_refill)):
-                plan = contacts_service.auto_assign(
+                plan = planner.auto_assign(
                     session, scope, unit_code=village_code, mode="apply", on=next_refill
                 )
                 people.reassigned += len(plan.pair_household)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gridgov import privacy
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
-from gridgov.db import get_stream_pool
+from gridgov.db import get_stream_pool, to_psycopg
 from gridgov.gis import files, queries
 from gridgov.gis.service import GEOJSON, check_parameters, get_layer, no_jit, parse_selection
 
@@ -67,7 +67,8 @@ def export(
     selection = parse_selection(layer, {k: v for k, v in params.items() if k in allowed})
     where, sql_params = queries.where_sql(layer, scope, **selection)
     options = files.parse_options(fmt, params) if is_file else None
-    if privacy.clear(scope, files.parse_pii(params), detail="您的角色无权导出个人信息（pii=true）"):
+    detail = "您的角色无权导出个人信息（pii=true）"
+    if privacy.shown(scope, "exports", files.parse_pii(params), detail=detail):
         layer = files.with_pii(layer)  # the export's own audit entry names pii=true
     audit.record(
         session,
@@ -80,11 +81,11 @@ def export(
         path, directory = files.write_file(layer, fmt, where, sql_params, options, progress)
         chunks = files.stream_file(path, directory)
     elif fmt == "csv":
-        sql = queries.to_psycopg(queries.export_csv_sql(layer, where))
+        sql = to_psycopg(queries.export_csv_sql(layer, where))
         chunks = _csv(_copy_out(sql, sql_params))
     else:
         select = queries.export_features_sql(layer, where)
-        sql = queries.to_psycopg(f"COPY ({select}) TO STDOUT (FORMAT binary)")
+        sql = to_psycopg(f"COPY ({select}) TO STDOUT (FORMAT binary)")
         features = _features(_copy_out(sql, sql_params))
         chunks = _ndjson(features) if fmt == "ndjson" else _geojson(layer.id, features)
     return Export(f"{layer.id}.{fmt}", MEDIA_TYPES[fmt], chunks)

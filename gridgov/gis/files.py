@@ -31,6 +31,7 @@ import shapely
 from openpyxl import Workbook
 
 from gridgov.cells import safe_cell
+from gridgov.db import to_psycopg
 from gridgov.gdal import pyogrio
 from gridgov.geo import CoordSys, convert
 from gridgov.gis import queries
@@ -506,7 +507,7 @@ def write_file(
     full = ["id", *(p.name for p in props)]
     names = short_names(full) if fmt.driver == "ESRI Shapefile" else full
     point = fmt_name == "xlsx"  # a spreadsheet wants one point per row
-    sql = queries.to_psycopg(queries.export_rows_sql(layer, props, where, point=point))
+    sql = to_psycopg(queries.export_rows_sql(layer, props, where, point=point))
     batches = stream_rows(sql, params)
     directory = Path(tempfile.mkdtemp(prefix="gridgov-export-"))
     try:

@@ -9,9 +9,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
-
 from gridgov.auth.scope import Scope
 from gridgov.cells import safe_cell_sql
 from gridgov.gis import qa
@@ -20,13 +17,6 @@ from gridgov.gis.layers import BOUND, Layer, Prop
 
 BBox = tuple[float, float, float, float]
 DatetimeRange = tuple[datetime | None, datetime | None]
-
-_DIALECT = pg_psycopg.dialect()
-
-
-def to_psycopg(sql: str) -> str:
-    """``:name`` parameters (as Scope.sql writes them) → psycopg's ``%(name)s`` style."""
-    return str(text(sql).compile(dialect=_DIALECT))
 
 
 def geometry_sql(layer: Layer) -> str:

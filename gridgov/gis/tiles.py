@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
+from gridgov.db import fetch
 from gridgov.errors import NotFound
 from gridgov.geo.tiles import is_valid_tile, tile_bounds_3857
 from gridgov.gis import queries
@@ -223,7 +224,8 @@ def _render(
     }
     clustered = layer.cluster_below is not None and z < layer.cluster_below
     sql = queries.cluster_tile_sql(layer, where) if clustered else queries.tile_sql(layer, where)
-    return bytes(session.execute(text(sql), params).scalar_one() or b"")
+    ((body,),) = fetch(session, sql, params)
+    return bytes(body or b"")
 
 
 def tilejson(session: Session, scope: Scope, layer_id: str, base: str) -> dict[str, Any]:

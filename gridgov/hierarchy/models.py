@@ -25,6 +25,7 @@ from gridgov.columns import (
     valid_from_column,
 )
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 LEVEL_CODE_LENGTH = {"county": 6, "township": 9, "village": 12}
 LEVEL_PARENT = {"county": None, "township": "county", "village": "township"}
@@ -32,6 +33,7 @@ LEVEL_PARENT = {"county": None, "township": "county", "village": "township"}
 
 class AdminUnit(Base):
     __tablename__ = "admin_units"
+    __scope__ = scoped_by(__tablename__, "unit", unit="id", audit=("admin_unit",), audit_key="code")
 
     id: Mapped[int] = id_column()
     code: Mapped[str] = mapped_column(String(12))
@@ -109,6 +111,7 @@ class PartyOrg(Base):
     """A village's (or township's) Party organization: 党委 / 党总支 / 党支部."""
 
     __tablename__ = "party_orgs"
+    __scope__ = scoped_by(__tablename__, "party_org", unit="unit_id", audit=("party_org",))
 
     id: Mapped[int] = id_column()
     unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("admin_units.id"))
@@ -134,6 +137,7 @@ class Grid(Base):
     """网格: code = village code + 3-digit serial (001–899 general, 900–999 dedicated)."""
 
     __tablename__ = "grids"
+    __scope__ = scoped_by(__tablename__, "grid", village="village_id", grid="id", audit=("grid",))
 
     id: Mapped[int] = id_column()
     code: Mapped[str] = mapped_column(String(15))

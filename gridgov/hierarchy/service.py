@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth import cache as scope_cache
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
-from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.geojson import parse_geometry
+from gridgov.hierarchy import queries
+from gridgov.hierarchy.events import GridsChanged, VillageBoundariesChanged
 from gridgov.hierarchy.models import AdminUnit, DivisionCode, Grid, PartyOrg
 from gridgov.hierarchy.rules import AreaRow, AreaStage
 from gridgov.hierarchy.schemas import (
@@ -30,9 +32,7 @@ from gridgov.hierarchy.schemas import (
     UnitRead,
     UnitUpdate,
 )
-from gridgov.listing import BBox, PageResult
-from gridgov.members.models import PartyMember
-from gridgov.pagination import decode_id_cursor, encode_cursor
+from gridgov.listing import PageResult, personal_row
 
 LEVEL_BY_LENGTH = {6: "county", 9: "township", 12: "village"}
 
@@ -63,112 +63,11 @@ def _raise_rules(errors: list[FieldError], *, single: bool) -> None:
     raise RuleViolation(errors)
 
 
-def bbox_filter(column: str, bbox: BBox | None, coord_sys: CoordSys) -> tuple[str, dict[str, Any]]:
-    if bbox is None:
-        return "", {}
-    minx, miny, maxx, maxy = bbox
-    if coord_sys != CoordSys.wgs84:
-        from gridgov.geo import convert
-
-        (minx, maxx), (miny, maxy) = convert([minx, maxx], [miny, maxy], coord_sys, CoordSys.wgs84)
-    return (
-        f" AND {column} && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)",
-        {"bx0": float(minx), "by0": float(miny), "bx1": float(maxx), "by1": float(maxy)},
-    )
-
-
-def _page(rows: Sequence[Any], limit: int, key: str = "id") -> PageResult:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return PageResult(
-        [dict(r._mapping) for r in rows], encode_cursor(rows[-1]._mapping[key]) if more else None
-    )
-
-
-def _personal_page(
-    session: Session, scope: Scope, resource: str, page: PageResult, *, pii: bool
-) -> PageResult:
-    """A page through the personal-data rule: masked, or in clear and audited."""
-    shown = privacy.clear(scope, pii)
-    rows = [privacy.mask(resource, dict(r), shown=shown) for r in page.rows]
-    if shown:
-        privacy.record_read(session, scope, resource, f"list:{len(rows)}")
-    return PageResult(rows, page.next_cursor)
-
-
-def _personal_row(
-    session: Session,
-    scope: Scope,
-    resource: str,
-    data: dict[str, Any],
-    entity_id: int,
-    *,
-    pii: bool,
-) -> dict[str, Any]:
-    shown = privacy.clear(scope, pii)
-    if shown:
-        privacy.record_read(session, scope, resource, entity_id)
-    return privacy.mask(resource, data, shown=shown)
-
-
-def _after(cursor: str | None) -> int:
-    return decode_id_cursor(cursor)
-
-
 # -- units --------------------------------------------------------------------------------------
 
-UNIT_COLUMNS = """
-    u.id, u.code, u.name, u.level, p.code AS parent_code, u.county_code, u.valid_from,
-    u.valid_to, u.version, u.updated_at, u.geom IS NOT NULL AS has_boundary, u.code_edition,
-    (SELECT s.code FROM admin_units s WHERE s.id = u.successor_id) AS successor_code,
-    round((ST_Area(u.geom::geography) / 1e6)::numeric, 3)::float AS area_km2
-"""
 
-
-def list_units(
-    session: Session,
-    scope: Scope,
-    *,
-    level: str | None,
-    parent_code: str | None,
-    q: str | None,
-    bbox: BBox | None,
-    include_retired: bool,
-    has_boundary: bool | None = None,
-    limit: int,
-    cursor: str | None,
-    with_geometry: bool,
-    coord_sys: CoordSys,
-) -> PageResult:
-    where, params = scope.sql("unit", "u")
-    if include_retired:
-        # A retired unit has left the subtree (which holds current units only); it is still
-        # the caller's history when its parent is in scope.
-        parent, _ = scope.sql("unit", "p")
-        where = f"({where} OR (u.valid_to IS NOT NULL AND {parent}))"
-    # Null when not asked for: every item has all of its schema\'s keys.
-    sql = f"SELECT {UNIT_COLUMNS}" + (
-        ", ST_AsGeoJSON(u.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
-    )
-    sql += " FROM admin_units u LEFT JOIN admin_units p ON p.id = u.parent_id WHERE " + where
-    sql += " AND u.id > :after"
-    if not include_retired:
-        sql += " AND u.valid_to IS NULL"
-    if level:
-        sql += " AND u.level = :level"
-        params["level"] = level
-    if has_boundary is not None:
-        sql += " AND u.geom IS NOT NULL" if has_boundary else " AND u.geom IS NULL"
-    if parent_code:
-        sql += " AND p.code = :parent_code"
-        params["parent_code"] = parent_code
-    if q:
-        sql += " AND (u.name ILIKE :q OR u.code LIKE :qc)"
-        params.update(q=f"%{q}%", qc=f"{q}%")
-    clause, bparams = bbox_filter("u.geom", bbox, coord_sys)
-    sql += clause + " ORDER BY u.id LIMIT :limit_plus"
-    params.update(bparams, after=_after(cursor), limit_plus=limit + 1)
-    return _page(session.execute(text(sql), params).all(), limit)
+def list_units(session: Session, scope: Scope, **query: Unpack[queries.UnitQuery]) -> PageResult:
+    return queries.units_page(session, scope, **query)
 
 
 def _unit_row(session: Session, scope: Scope | None, code: str, *, lock: bool = False) -> AdminUnit:
@@ -187,16 +86,7 @@ def get_unit(session: Session, scope: Scope, code: str, *, coord_sys: CoordSys) 
 
 
 def _unit_read(session: Session, unit_id: int, *, coord_sys: CoordSys) -> UnitRead:
-    row = session.execute(
-        text(
-            f"SELECT {UNIT_COLUMNS}, ST_AsGeoJSON(u.geom, 7) AS geometry FROM admin_units u "
-            "LEFT JOIN admin_units p ON p.id = u.parent_id WHERE u.id = :id"
-        ),
-        {"id": unit_id},
-    ).one()
-    data = dict(row._mapping)
-    data["geometry"] = to_geojson(data["geometry"], coord_sys)
-    return UnitRead(**data)
+    return UnitRead(**queries.UNITS.one(session, unit_id, coord_sys=coord_sys))
 
 
 @dataclass
@@ -311,9 +201,7 @@ def write_units(
     ]
     stage.drop()
     if level == "village" and any(c["geometry"] in ("set", "cleared") for c in result.changes):
-        from gridgov.households import service as households_service
-
-        households_service.refresh_boundary_flags(session, village_ids=result.ids)
+        events.publish(session, VillageBoundariesChanged(tuple(result.ids)))
     return result
 
 
@@ -552,49 +440,15 @@ def retire_unit(
 
 # -- party organizations --------------------------------------------------------------------------
 
-ORG_SELECT = """
-    SELECT o.id, u.code AS unit_code, u.name AS unit_name, o.name, o.kind, o.secretary_name,
-           o.secretary_phone, o.version,
-           (SELECT count(*) FROM party_members m WHERE m.party_org_id = o.id
-             AND m.left_at IS NULL)::int AS member_count
-    FROM party_orgs o JOIN admin_units u ON u.id = o.unit_id
-"""
-
 
 def list_party_orgs(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None,
-    q: str | None,
-    limit: int,
-    cursor: str | None,
-    pii: bool = False,
+    session: Session, scope: Scope, **query: Unpack[queries.PartyOrgQuery]
 ) -> PageResult:
-    privacy.clear(scope, pii)
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("unit", "u")
-    sql = ORG_SELECT + " WHERE " + where + " AND o.id > :after"
-    if unit_code:
-        sql += " AND u.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if q:
-        sql += " AND o.name ILIKE :q"
-        params["q"] = f"%{q}%"
-    sql += " ORDER BY o.id LIMIT :limit_plus"
-    params.update(after=_after(cursor), limit_plus=limit + 1)
-    page = _page(session.execute(text(sql), params).all(), limit)
-    return _personal_page(session, scope, "party_org", page, pii=pii)
+    return queries.party_orgs_page(session, scope, **query)
 
 
 def _org_row(session: Session, scope: Scope, org_id: int, *, lock: bool = False) -> PartyOrg:
-    query = scope.select(PartyOrg).where(PartyOrg.id == org_id)
-    if lock:
-        query = query.with_for_update()
-    org = session.scalar(query)
-    if org is None:
-        raise NotFound("党组织")
-    return org
+    return scope.get(session, PartyOrg, org_id, "党组织", lock=lock)
 
 
 def get_party_org(
@@ -602,9 +456,8 @@ def get_party_org(
 ) -> PartyOrgRead:
     """The secretary's name and phone follow the personal-data rule (``gridgov.privacy``)."""
     _org_row(session, scope, org_id)
-    row = session.execute(text(ORG_SELECT + " WHERE o.id = :id"), {"id": org_id}).one()
-    data = _personal_row(session, scope, "party_org", dict(row._mapping), org_id, pii=pii)
-    return PartyOrgRead(**data)
+    data = queries.PARTY_ORGS.one(session, org_id)
+    return PartyOrgRead(**personal_row(session, scope, "party_orgs", data, org_id, pii=pii))
 
 
 def create_party_org(session: Session, scope: Scope, data: PartyOrgCreate) -> PartyOrgRead:
@@ -653,8 +506,9 @@ def update_party_org(
 
 def delete_party_org(session: Session, scope: Scope, org_id: int) -> None:
     org = _org_row(session, scope, org_id, lock=True)
+    # Party members lie above the hierarchy (gridgov.members imports it): read by table name.
     members = session.scalar(
-        select(func.count()).select_from(PartyMember).where(PartyMember.party_org_id == org.id)
+        text("SELECT count(*) FROM party_members WHERE party_org_id = :org"), {"org": org.id}
     )
     if members:
         raise Conflict(f"该党组织仍有 {members} 名党员记录，不能删除", code="has_members")
@@ -668,68 +522,13 @@ def delete_party_org(session: Session, scope: Scope, org_id: int) -> None:
 
 # -- grids --------------------------------------------------------------------------------------
 
-GRID_COLUMNS = """
-    g.id, g.code, g.name, g.kind, v.code AS village_code, v.name AS village_name, g.county_code,
-    g.chief_member_id, m.name AS chief_name, g.valid_from, g.valid_to, g.version,
-    (SELECT count(*) FROM households h WHERE h.grid_id = g.id AND h.removed_at IS NULL)::int
-        AS household_count,
-    round((ST_Area(g.geom::geography) / 1e6)::numeric, 4)::float AS area_km2
-"""
-GRID_FROM = """
-    FROM grids g JOIN admin_units v ON v.id = g.village_id
-    LEFT JOIN party_members m ON m.id = g.chief_member_id
-"""
 
-
-def list_grids(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None,
-    q: str | None,
-    bbox: BBox | None,
-    kind: str | None,
-    include_retired: bool,
-    limit: int,
-    cursor: str | None,
-    with_geometry: bool,
-    coord_sys: CoordSys,
-    pii: bool = False,
-) -> PageResult:
-    privacy.clear(scope, pii)
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("grid", "g")
-    # Null when not asked for: every item has all of its schema\'s keys.
-    sql = f"SELECT {GRID_COLUMNS}" + (
-        ", ST_AsGeoJSON(g.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
-    )
-    sql += GRID_FROM + " WHERE " + where + " AND g.id > :after"
-    if not include_retired:
-        sql += " AND g.valid_to IS NULL"
-    if unit_code:
-        sql += " AND g.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if kind:
-        sql += " AND g.kind = :kind"
-        params["kind"] = kind
-    if q:
-        sql += " AND (g.name ILIKE :q OR g.code LIKE :qc)"
-        params.update(q=f"%{q}%", qc=f"{q}%")
-    clause, bparams = bbox_filter("g.geom", bbox, coord_sys)
-    sql += clause + " ORDER BY g.id LIMIT :limit_plus"
-    params.update(bparams, after=_after(cursor), limit_plus=limit + 1)
-    page = _page(session.execute(text(sql), params).all(), limit)
-    return _personal_page(session, scope, "grid", page, pii=pii)
+def list_grids(session: Session, scope: Scope, **query: Unpack[queries.GridQuery]) -> PageResult:
+    return queries.grids_page(session, scope, **query)
 
 
 def _grid_row(session: Session, scope: Scope, grid_id: int, *, lock: bool = False) -> Grid:
-    query = scope.select(Grid).where(Grid.id == grid_id)
-    if lock:
-        query = query.with_for_update()
-    grid = session.scalar(query)
-    if grid is None:
-        raise NotFound("网格")
-    return grid
+    return scope.get(session, Grid, grid_id, "网格", lock=lock)
 
 
 def get_grid(
@@ -737,16 +536,8 @@ def get_grid(
 ) -> GridRead:
     """The grid chief's name follows the personal-data rule (``gridgov.privacy``)."""
     _grid_row(session, scope, grid_id)
-    row = session.execute(
-        text(
-            f"SELECT {GRID_COLUMNS}, ST_AsGeoJSON(g.geom, 7) AS geometry {GRID_FROM} "
-            "WHERE g.id = :id"
-        ),
-        {"id": grid_id},
-    ).one()
-    data = dict(row._mapping)
-    data["geometry"] = to_geojson(data["geometry"], coord_sys)
-    return GridRead(**_personal_row(session, scope, "grid", data, grid_id, pii=pii))
+    data = queries.GRIDS.one(session, grid_id, coord_sys=coord_sys)
+    return GridRead(**personal_row(session, scope, "grids", data, grid_id, pii=pii))
 
 
 def write_grids(
@@ -800,19 +591,19 @@ def write_grids(
     ]
     villages = [r[0] for r in session.execute(text(f"SELECT DISTINCT parent_id FROM {stage.name}"))]
     stage.drop()
-    from gridgov.households import service as households_service
-
-    households_service.derive_grids(session, village_ids=villages)
+    events.publish(session, GridsChanged(tuple(villages)))
     return result
 
 
 def _check_chief(session: Session, scope: Scope, member_id: int | None, village_id: int) -> None:
     if member_id is None:
         return
-    member = session.scalar(
-        select(PartyMember).where(PartyMember.id == member_id, PartyMember.left_at.is_(None))
+    # A current member of this village (party_members read by table name, as above).
+    member_village = session.scalar(
+        text("SELECT village_id FROM party_members WHERE id = :id AND left_at IS NULL"),
+        {"id": member_id},
     )
-    if member is None or member.village_id != village_id:
+    if member_village is None or member_village != village_id:
         raise RuleViolation(
             [
                 FieldError(
@@ -898,9 +689,7 @@ def retire_grid(session: Session, scope: Scope, grid_id: int) -> None:
     before = audit.snapshot(grid)
     grid.valid_to = date.today()
     session.flush()
-    from gridgov.households import service as households_service
-
-    households_service.derive_grids(session, village_ids=[grid.village_id])
+    events.publish(session, GridsChanged((grid.village_id,)))
     audit.record(
         session,
         scope,

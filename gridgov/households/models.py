@@ -19,10 +19,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, geometry, id_column, mercator, updated_at_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 
 class Household(Base):
     __tablename__ = "households"
+    __scope__ = scoped_by(
+        __tablename__,
+        "household",
+        village="village_id",
+        grid="grid_id",
+        audit=("household", "household_file"),
+    )
 
     id: Mapped[int] = id_column()
     county_code: Mapped[str] = mapped_column(String(6))

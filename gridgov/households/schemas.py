@@ -7,8 +7,9 @@ from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.households.models import Household
-from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
+from gridgov.households.validation import parse_tags
 from gridgov.inputs import InputModel, PatchModel
+from gridgov.privacy import IdNumberIn, PhoneIn
 from gridgov.wire import UtcDatetime
 
 
@@ -18,22 +19,6 @@ def _invalid(code: str, message: str) -> PydanticCustomError:
 
 
 class _HouseholdFields(InputModel):
-    @field_validator("phone", check_fields=False)
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is not None and (problem := phone_problem(value)):
-            raise _invalid("invalid_phone", problem)
-        return value
-
-    @field_validator("id_number", check_fields=False)
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if value is not None:
-            value = value.strip().upper()
-            if problem := id_number_problem(value):
-                raise _invalid("invalid_id_number", problem)
-        return value
-
     @field_validator("tags", check_fields=False)
     @classmethod
     def _tags(cls, value: list[str] | None) -> list[str] | None:
@@ -52,8 +37,8 @@ class HouseholdCreate(_HouseholdFields):
         None, pattern=r"^[0-9]{12}$", description="所属村；省略时按位置推定"
     )
     external_id: str | None = Field(None, min_length=1, max_length=64, description="台账编号")
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    phone: PhoneIn | None = None  # personal data: checked and masked by gridgov.privacy
+    id_number: IdNumberIn | None = None
     address: str | None = Field(None, max_length=200)
     hamlet: str | None = Field(None, max_length=50, description="村民小组")
     size: int = Field(1, ge=1, le=30, description="人口数")
@@ -66,8 +51,8 @@ class HouseholdUpdate(_HouseholdFields, PatchModel):
 
     head_name: str | None = Field(None, min_length=1, max_length=50)
     location: PointGeometry | None = None
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    phone: PhoneIn | None = None  # personal data: checked and masked by gridgov.privacy
+    id_number: IdNumberIn | None = None
     address: str | None = Field(None, max_length=200)
     hamlet: str | None = Field(None, max_length=50)
     size: int | None = Field(None, ge=1, le=30)

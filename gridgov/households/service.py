@@ -6,23 +6,25 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.db import raw_connection
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys, check_coordinates
-from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.geojson import parse_geometry
+from gridgov.hierarchy.events import GridsChanged, VillageBoundariesChanged
+from gridgov.households import queries
+from gridgov.households.events import HouseholdMoved, HouseholdRemoved
 from gridgov.households.models import Household
 from gridgov.households.schemas import HouseholdCreate, HouseholdRead, HouseholdUpdate
 from gridgov.households.validation import id_number_problem, parse_tags, phone_problem
-from gridgov.listing import BBox, PageResult
-from gridgov.pagination import decode_id_cursor, encode_cursor
+from gridgov.listing import PageResult, personal_row
 
 OUTSIDE_GRID = "outside_grid"
 
@@ -95,6 +97,17 @@ def derive_grids(session: Session, *, village_ids: Sequence[int]) -> int:
         return 0
     result = session.execute(text(DERIVE_SQL), {"village_ids": list(village_ids)})
     return result.rowcount or 0
+
+
+# The hierarchy's writes that change what households derive from it (gridgov.events).
+@events.subscribe(GridsChanged)
+def _on_grids_changed(session: Session, event: GridsChanged) -> int:
+    return derive_grids(session, village_ids=event.village_ids)
+
+
+@events.subscribe(VillageBoundariesChanged)
+def _on_village_boundaries_changed(session: Session, event: VillageBoundariesChanged) -> int:
+    return refresh_boundary_flags(session, village_ids=event.village_ids)
 
 
 # -- staged writes (API, import, demo) ------------------------------------------------------------
@@ -433,74 +446,11 @@ def _spatial_errors(
 
 # -- reads --------------------------------------------------------------------------------------
 
-HOUSEHOLD_COLUMNS = """
-    h.id, h.external_id, h.county_code, v.code AS village_code, v.name AS village_name,
-    g.code AS grid_code, g.name AS grid_name, h.head_name, h.phone, h.id_number, h.address,
-    h.hamlet, h.size, h.tags, h.flags, h.removed_at, h.version, h.updated_at
-"""
-HOUSEHOLD_FROM = """
-    FROM households h JOIN admin_units v ON v.id = h.village_id
-    LEFT JOIN grids g ON g.id = h.grid_id
-"""
-
 
 def list_households(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None,
-    grid_code: str | None,
-    tag: str | None,
-    flag: str | None,
-    q: str | None,
-    bbox: BBox | None,
-    include_removed: bool,
-    limit: int,
-    cursor: str | None,
-    with_geometry: bool,
-    coord_sys: CoordSys,
-    pii: bool,
+    session: Session, scope: Scope, **query: Unpack[queries.HouseholdQuery]
 ) -> PageResult:
-    from gridgov.hierarchy.service import bbox_filter
-
-    shown = privacy.clear(scope, pii)
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("household", "h")
-    # Null when not asked for: every item has all of its schema\'s keys.
-    sql = f"SELECT {HOUSEHOLD_COLUMNS}" + (
-        ", ST_AsGeoJSON(h.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
-    )
-    sql += HOUSEHOLD_FROM + " WHERE " + where + " AND h.id > :after"
-    if not include_removed:
-        sql += " AND h.removed_at IS NULL"
-    if unit_code:
-        sql += " AND v.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if grid_code:
-        sql += " AND g.code = :grid_code"
-        params["grid_code"] = grid_code
-    if tag:
-        sql += " AND h.tags @> ARRAY[CAST(:tag AS varchar)]"
-        params["tag"] = tag
-    if flag:
-        sql += " AND h.flags @> ARRAY[CAST(:flag AS varchar)]"
-        params["flag"] = flag
-    if q:
-        # Names are personal information: a role that may not read them may not search by them.
-        name = "h.head_name LIKE :q OR " if privacy.may_read(scope) else ""
-        sql += f" AND ({name}h.address LIKE :q OR h.external_id = :qe)"
-        params.update(q=f"%{q}%", qe=q)
-    clause, bparams = bbox_filter("h.geom", bbox, coord_sys)
-    sql += clause + " ORDER BY h.id LIMIT :limit_plus"
-    after = decode_id_cursor(cursor)
-    params.update(bparams, after=after, limit_plus=limit + 1)
-    rows = session.execute(text(sql), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [privacy.mask("household", dict(r._mapping), shown=shown) for r in rows]
-    if shown:
-        privacy.record_read(session, scope, "household", f"list:{len(items)}")
-    return PageResult(items, encode_cursor(rows[-1].id) if more else None)
+    return queries.households_page(session, scope, **query)
 
 
 def _household_row(
@@ -513,19 +463,10 @@ def get_household(
     session: Session, scope: Scope, household_id: int, *, coord_sys: CoordSys, pii: bool
 ) -> HouseholdRead:
     _household_row(session, scope, household_id)
-    row = session.execute(
-        text(
-            f"SELECT {HOUSEHOLD_COLUMNS}, ST_AsGeoJSON(h.geom, 7) AS location {HOUSEHOLD_FROM} "
-            "WHERE h.id = :id"
-        ),
-        {"id": household_id},
-    ).one()
-    data = dict(row._mapping)
-    data["location"] = to_geojson(data["location"], coord_sys)
-    shown = privacy.clear(scope, pii)
-    if shown:
-        privacy.record_read(session, scope, "household", household_id)
-    return HouseholdRead(**privacy.mask("household", data, shown=shown))
+    data = queries.HOUSEHOLDS.one(
+        session, household_id, coord_sys=coord_sys, geometry_key="location"
+    )
+    return HouseholdRead(**personal_row(session, scope, "households", data, household_id, pii=pii))
 
 
 def create_household(
@@ -642,10 +583,8 @@ def update_household(
     if result.errors:
         raise RuleViolation(result.errors)
     if data.location is not None:
-        # Moved to another village: its contacts there no longer hold.
-        from gridgov.contacts import service as contacts_service
-
-        contacts_service.end_for_household(session, scope, household.id, reason=None)
+        # Moved (maybe to another village): contacts that no longer hold end (gridgov.contacts).
+        events.publish(session, HouseholdMoved(scope, household.id))
     session.refresh(household)
     audit.record(
         session,
@@ -669,11 +608,7 @@ def remove_household(session: Session, scope: Scope, household_id: int, *, reaso
     household.removed_at = datetime.now(UTC)
     household.removed_reason = reason
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on households
-
-    contacts_service.end_for_household(
-        session, scope, household.id, reason="household_removed", note=reason
-    )
+    events.publish(session, HouseholdRemoved(scope, household.id, reason))  # contacts end
     audit.record(
         session,
         scope,

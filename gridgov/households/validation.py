@@ -1,8 +1,25 @@
-"""Checks of a household's non-spatial fields, shared by the API schemas and the importers."""
+"""Checks of a household's non-spatial fields, shared by the API schemas and the importers.
+
+Phone numbers and ID numbers are personal data: their formats are checked in the one module
+that rules them (``gridgov.privacy``), re-exported here for the household writes."""
 
 from __future__ import annotations
 
 import re
+
+from gridgov.privacy import id_number_ok, id_number_problem, normalise_phone, phone_problem
+
+__all__ = [
+    "KNOWN_TAGS",
+    "ORDINARY_INTERVAL_DAYS",
+    "TAG_ALIASES",
+    "TAG_INTERVAL_DAYS",
+    "id_number_ok",
+    "id_number_problem",
+    "normalise_phone",
+    "parse_tags",
+    "phone_problem",
+]
 
 # 重点人群 tags and their default visit interval in days (DESIGN §6); counties may override.
 TAG_INTERVAL_DAYS: dict[str, int] = {
@@ -37,39 +54,6 @@ TAG_ALIASES = {
 }
 
 _TAG_SPLIT = re.compile(r"[,，;；、|\s]+")
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-_LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
-_ID18 = re.compile(r"^[0-9]{17}[0-9X]$")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
-
-def id_number_ok(value: str) -> bool:
-    """18-character 居民身份证号 with a correct ISO 7064 MOD 11-2 check character."""
-    if not _ID18.match(value):
-        return False
-    total = sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == value[17]
-
-
-def normalise_phone(value: str) -> str:
-    return re.sub(r"[\s()（）]", "", value).removeprefix("+86").removeprefix("86-")
-
-
-def phone_problem(value: str) -> str | None:
-    phone = normalise_phone(value)
-    if _MOBILE.match(phone) or _LANDLINE.match(phone):
-        return None
-    return f"联系电话“{value}”格式不正确（应为 11 位手机号或带区号的固定电话）"
-
-
-def id_number_problem(value: str) -> str | None:
-    value = value.strip().upper()
-    if not _ID18.match(value):
-        return f"身份证号“{value}”应为 18 位（末位可为 X）"
-    if not id_number_ok(value):
-        return f"身份证号“{value}”校验位不正确"
-    return None
 
 
 def parse_tags(value: str | list[str] | None) -> tuple[list[str], list[str]]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, geometry, id_column, mercator, updated_at_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 # National rows of the calendar; a county's own rows (same day) override them.
 NATIONAL = "000000"
@@ -70,6 +71,9 @@ class CalendarDay(Base):
 
 class Issue(Base):
     __tablename__ = "issues"
+    __scope__ = scoped_by(
+        __tablename__, "issue", village="village_id", grid="grid_id", audit=("issue",)
+    )
 
     id: Mapped[int] = id_column()
     client_uuid: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
@@ -23,11 +24,12 @@ from gridgov.geojson import parse_geometry
 from gridgov.hierarchy.models import AdminUnit, Grid
 from gridgov.households.models import Household
 from gridgov.issues import calendar, workflow
+from gridgov.issues.events import IssuesEscalated
 from gridgov.issues.models import Issue, IssueCategory, IssueEvent
 from gridgov.issues.schemas import IssueCreate, IssueKpis, TransitionCreate
 from gridgov.issues.workflow import Action, State
-from gridgov.notifications import service as notifications
 from gridgov.pagination import decode_id_cursor, encode_cursor
+from gridgov.visits.events import AttachmentReferences
 
 
 def _now(now: datetime | None) -> datetime:
@@ -497,7 +499,7 @@ def transition(
         before=before, after=audit.snapshot(issue),
     )  # fmt: skip
     if action is Action.escalate:
-        notifications.remind_escalated(session, [issue.id], now=now)  # the new unit, at once
+        events.publish(session, IssuesEscalated((issue.id,), now))  # the new unit, at once
     return issue
 
 
@@ -571,13 +573,27 @@ def _escalate(session: Session, issue: Issue, cal: calendar.WorkCalendar, now: d
     _start_sla(issue, cal, issue.sla_hours, now)
 
 
+@events.subscribe(AttachmentReferences)
+def _refers_to_photo(session: Session, event: AttachmentReferences) -> bool:
+    """Whether an issue, or an issue's timeline entry, in the caller's scope shows this photo
+    (visits ask: ``gridgov.visits.service.get_attachment``)."""
+    photo, scope = event.attachment_id, event.scope
+    by_issue = select(Issue.id).where(scope.where(Issue), Issue.photo_ids.any(photo)).exists()
+    by_event = (
+        select(IssueEvent.id)
+        .join(Issue, Issue.id == IssueEvent.issue_id)
+        .where(scope.where(Issue), IssueEvent.photo_ids.any(photo))
+        .exists()
+    )
+    return bool(session.scalar(select(by_issue | by_event)))
+
+
 # -- jobs -------------------------------------------------------------------------------------
 
 
 @dataclass
 class JobResult:
     escalated: list[int]
-    reminders: notifications.ReminderCounts = field(default_factory=notifications.ReminderCounts)
 
 
 def escalate_overdue(

@@ -19,10 +19,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, geometry, id_column, updated_at_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 
 class PartyMember(Base):
     __tablename__ = "party_members"
+    __scope__ = scoped_by(
+        __tablename__, "member", village="village_id", grid="grid_id", audit=("party_member",)
+    )
 
     id: Mapped[int] = id_column()
     county_code: Mapped[str] = mapped_column(String(6))

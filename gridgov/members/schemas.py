@@ -2,40 +2,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field
 
 from gridgov.geojson import PointGeometry
-from gridgov.households.validation import id_number_problem, phone_problem
 from gridgov.inputs import EntityId, InputModel, PatchModel
 from gridgov.members.models import PartyMember
+from gridgov.privacy import IdNumberIn, PhoneIn
 from gridgov.wire import UtcDatetime
-
-
-def _invalid(code: str, message: str) -> PydanticCustomError:
-    """A field error with our own code (same as the importers'), its Chinese message verbatim."""
-    return PydanticCustomError(code, "{detail}", {"detail": message})
-
 
 MemberStatus = Literal["full", "probationary"]
 
 
 class _MemberFields(InputModel):
-    @field_validator("phone", check_fields=False)
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is not None and (problem := phone_problem(value)):
-            raise _invalid("invalid_phone", problem)
-        return value
-
-    @field_validator("id_number", check_fields=False)
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if value is not None:
-            value = value.strip().upper()
-            if problem := id_number_problem(value):
-                raise _invalid("invalid_id_number", problem)
-        return value
+    """Phone and ID number: ``gridgov.privacy``'s input types (the households' check)."""
 
 
 class MemberCreate(_MemberFields):
@@ -43,8 +22,8 @@ class MemberCreate(_MemberFields):
     party_org_id: EntityId = Field(description="所属党组织")
     grid_code: str | None = Field(None, pattern=r"^[0-9]{15}$", description="所在/服务网格")
     gender: Literal["M", "F"] | None = None
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    phone: PhoneIn | None = None
+    id_number: IdNumberIn | None = None
     status: MemberStatus = Field("full", description="full 正式党员 / probationary 预备党员")
     flowing: bool = Field(False, description="流动党员")
     is_hub: bool = Field(False, description="党员中心户")
@@ -60,8 +39,8 @@ class MemberUpdate(_MemberFields, PatchModel):
     name: str | None = Field(None, min_length=1, max_length=50)
     grid_code: str | None = Field(None, pattern=r"^[0-9]{15}$")
     gender: Literal["M", "F"] | None = None
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    phone: PhoneIn | None = None
+    id_number: IdNumberIn | None = None
     status: MemberStatus | None = None
     flowing: bool | None = None
     is_hub: bool | None = None

@@ -3,90 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import events
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.errors import Conflict, FieldError, NotFound, RuleViolation
 from gridgov.geo import CoordSys
-from gridgov.geojson import parse_geometry, to_geojson
+from gridgov.geojson import parse_geometry
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
-from gridgov.listing import BBox, PageResult
+from gridgov.listing import PageResult, personal_row
+from gridgov.members import queries
+from gridgov.members.events import MemberLeft
 from gridgov.members.models import PartyMember
 from gridgov.members.schemas import MemberCreate, MemberRead, MemberUpdate
-from gridgov.pagination import decode_id_cursor, encode_cursor
-
-MEMBER_COLUMNS = """
-    m.id, m.county_code, m.party_org_id, o.name AS party_org_name, v.code AS village_code,
-    v.name AS village_name, g.code AS grid_code, m.name, m.gender, m.phone, m.id_number, m.status,
-    m.flowing, m.is_hub, m.capacity, m.joined_year, m.left_at, m.left_reason, m.version
-"""
-MEMBER_FROM = """
-    FROM party_members m JOIN party_orgs o ON o.id = m.party_org_id
-    JOIN admin_units v ON v.id = m.village_id LEFT JOIN grids g ON g.id = m.grid_id
-"""
 
 
 def list_members(
-    session: Session,
-    scope: Scope,
-    *,
-    unit_code: str | None,
-    grid_code: str | None,
-    status: str | None,
-    flowing: bool | None,
-    q: str | None,
-    bbox: BBox | None,
-    include_left: bool,
-    limit: int,
-    cursor: str | None,
-    with_geometry: bool,
-    coord_sys: CoordSys,
-    pii: bool,
+    session: Session, scope: Scope, **query: Unpack[queries.MemberQuery]
 ) -> PageResult:
-    from gridgov.hierarchy.service import bbox_filter
-
-    shown = privacy.clear(scope, pii)
-    scope.check_unit_filter(session, unit_code)
-    where, params = scope.sql("member", "m")
-    # Null when not asked for: every item has all of its schema\'s keys.
-    sql = f"SELECT {MEMBER_COLUMNS}" + (
-        ", ST_AsGeoJSON(m.geom, 7) AS geometry" if with_geometry else ", NULL AS geometry"
-    )
-    sql += MEMBER_FROM + " WHERE " + where + " AND m.id > :after"
-    if not include_left:
-        sql += " AND m.left_at IS NULL"
-    if unit_code:
-        sql += " AND v.code LIKE :unit_prefix"
-        params["unit_prefix"] = f"{unit_code}%"
-    if grid_code:
-        sql += " AND g.code = :grid_code"
-        params["grid_code"] = grid_code
-    if status:
-        sql += " AND m.status = :status"
-        params["status"] = status
-    if flowing is not None:
-        sql += " AND m.flowing = :flowing"
-        params["flowing"] = flowing
-    if q:
-        # Names are personal information: without pii:read a name search finds nothing.
-        sql += " AND m.name LIKE :q" if privacy.may_read(scope) else " AND false"
-        params["q"] = f"%{q}%"
-    clause, bparams = bbox_filter("m.geom", bbox, coord_sys)
-    sql += clause + " ORDER BY m.id LIMIT :limit_plus"
-    after = decode_id_cursor(cursor)
-    params.update(bparams, after=after, limit_plus=limit + 1)
-    rows = session.execute(text(sql), params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [privacy.mask("party_member", dict(r._mapping), shown=shown) for r in rows]
-    if shown:
-        privacy.record_read(session, scope, "party_member", f"list:{len(items)}")
-    return PageResult(items, encode_cursor(rows[-1].id) if more else None)
+    return queries.members_page(session, scope, **query)
 
 
 def _member_row(
@@ -99,19 +37,8 @@ def get_member(
     session: Session, scope: Scope, member_id: int, *, coord_sys: CoordSys, pii: bool
 ) -> MemberRead:
     _member_row(session, scope, member_id)
-    row = session.execute(
-        text(
-            f"SELECT {MEMBER_COLUMNS}, ST_AsGeoJSON(m.geom, 7) AS location {MEMBER_FROM} "
-            "WHERE m.id = :id"
-        ),
-        {"id": member_id},
-    ).one()
-    data = dict(row._mapping)
-    data["location"] = to_geojson(data["location"], coord_sys)
-    shown = privacy.clear(scope, pii)
-    if shown:
-        privacy.record_read(session, scope, "party_member", member_id)
-    return MemberRead(**privacy.mask("party_member", data, shown=shown))
+    data = queries.MEMBERS.one(session, member_id, coord_sys=coord_sys, geometry_key="location")
+    return MemberRead(**personal_row(session, scope, "members", data, member_id, pii=pii))
 
 
 def _resolve_grid(
@@ -228,9 +155,7 @@ def leave(session: Session, scope: Scope, member_id: int, *, reason: str) -> Non
         .values(chief_member_id=None)
     )
     session.flush()
-    from gridgov.contacts import service as contacts_service  # late: contacts builds on members
-
-    contacts_service.end_for_member(session, scope, member.id, reason="member_left", note=reason)
+    events.publish(session, MemberLeft(scope, member.id, reason))  # its contacts end
     audit.record(
         session,
         scope,

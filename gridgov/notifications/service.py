@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from gridgov import events
 from gridgov.config import get_settings
 from gridgov.errors import NotFound
 from gridgov.issues import workflow
+from gridgov.issues.events import IssuesEscalated
 from gridgov.notifications.models import Notification
 from gridgov.pagination import decode_id_cursor, encode_cursor
 
@@ -221,6 +223,11 @@ def remind_escalated(session: Session, issue_ids: list[int], *, now: datetime | 
         return 0
     session.flush()
     return _remind(session, "escalated", now or datetime.now(UTC), issue_ids)
+
+
+@events.subscribe(IssuesEscalated)
+def _on_issues_escalated(session: Session, event: IssuesEscalated) -> int:
+    return remind_escalated(session, list(event.issue_ids), now=event.now)
 
 
 # -- the inbox --------------------------------------------------------------------------------

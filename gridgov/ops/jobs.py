@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from gridgov.dashboard import rollups
 from gridgov.db import session_scope
 from gridgov.gis import service as gis_service
-from gridgov.issues import jobs as issue_jobs
-from gridgov.issues.service import JobResult
+from gridgov.notifications import jobs as issue_jobs
+from gridgov.notifications.jobs import JobResult
 from gridgov.sync import service as sync_service
 
 log = logging.getLogger("gridgov.jobs")

@@ -8,6 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gridgov.db import get_engine, get_stream_pool
+from gridgov.gis.tiles import get_cache
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter(
@@ -37,8 +40,6 @@ class PoolCollector(Collector):
     """Reads pool figures at scrape time instead of tracking them on every checkout."""
 
     def collect(self):  # type: ignore[no-untyped-def]
-        from gridgov.db import get_engine, get_stream_pool
-
         sa_pool = get_engine().pool
         g = GaugeMetricFamily(
             "gridgov_db_pool_connections", "DB pool connections.", labels=["pool", "state"]
@@ -79,8 +80,6 @@ class TileCacheCollector(Collector):
             yield GaugeMetricFamily(f"gridgov_tile_cache_{name}", doc, labels=["pid"])
 
     def collect(self):  # type: ignore[no-untyped-def]
-        from gridgov.gis.tiles import get_cache
-
         stats = get_cache().stats()
         pid = [str(os.getpid())]
         for family in self.describe():

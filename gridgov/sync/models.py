@@ -29,12 +29,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, id_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 ENTITIES = ("grid", "household", "contact", "visit")
 
 
 class SyncChange(Base):
     __tablename__ = "sync_changes"
+    __scope__ = scoped_by(
+        __tablename__, "sync_change", village="village_id", grid="grid_id", key="seq"
+    )
 
     seq: Mapped[int] = id_column()
     xid: Mapped[int] = mapped_column(

@@ -22,6 +22,7 @@ from gridgov.config import get_settings
 from gridgov.geo import CoordSys
 from gridgov.geojson import to_geojson
 from gridgov.sync import queries
+from gridgov.sync.models import SyncChange
 from gridgov.sync.schemas import (
     SyncContact,
     SyncGrid,
@@ -145,13 +146,13 @@ def pull(
     change log at the point where the snapshot began.
 
     Households' heads' names and phones follow the personal-data rule: in clear for a grid
-    member (``privacy.offline_clear``: the phone works offline with its grid's households) or
+    member (``privacy.PATHS['sync']``: the phone works offline with its grid's households) or
     with ``pii=true`` for a role allowed it; a page that shows any is one audit entry with counts.
     ``limit`` is the caller's, already checked against the page maximum (``deps.checked_limit``:
     above it is a 422, never a silently shorter page).
     """
     now = datetime.now(UTC)
-    shown = privacy.clear(scope, pii) or privacy.offline_clear(scope)
+    shown = privacy.shown(scope, "sync", pii)
     position = _read_cursor(scope, cursor)
     if position is None or (0, 0) < (position.xid, position.seq) < _pruned(session):
         return SyncPage(reset=True, has_more=True, server_time=now)
@@ -209,7 +210,8 @@ def _changes(
     session: Session, scope: Scope, position: _Position, limit: int
 ) -> tuple[dict[str, set[int]], bool, str]:
     """The entities of the next ``limit`` change rows after the cursor, in (xid, seq) order."""
-    where, params = scope.sql("household", "c")  # change rows carry village_id and grid_id
+    # Change rows carry village_id and grid_id: their own declaration (SyncChange.__scope__).
+    where, params = scope.sql(SyncChange.__scope__.kind, "c")
     result = session.execute(
         text(queries.CHANGES_SQL.format(where=where)),
         {**params, "c_xid": position.xid, "c_seq": position.seq, "limit_plus": limit + 1},

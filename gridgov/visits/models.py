@@ -33,6 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.columns import created_at_column, geometry, id_column
 from gridgov.db import Base
+from gridgov.scoping import scoped_by
 
 METHODS = ("door", "phone", "video", "meeting", "other")
 REVIEW_STATES = ("clean", "pending", "accepted", "rejected")
@@ -41,6 +42,9 @@ MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 class Visit(Base):
     __tablename__ = "visits"
+    __scope__ = scoped_by(
+        __tablename__, "visit", village="village_id", grid="grid_id", audit=("visit",)
+    )
 
     id: Mapped[int] = id_column()
     client_uuid: Mapped[uuid.UUID] = mapped_column(Uuid)

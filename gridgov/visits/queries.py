@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Unpack
+
+from sqlalchemy.orm import Session
+
+from gridgov import listing as kit
+from gridgov.auth.scope import Scope
+from gridgov.listing import PageResult
 from gridgov.visits.schemas import VisitRead
 from gridgov.wire import json_object, select_list
 
@@ -165,3 +173,41 @@ WHERE {where} AND h.removed_at IS NULL
 ORDER BY due_at, h.id
 LIMIT :limit
 """
+
+# -- the visit list ---------------------------------------------------------------------------
+
+# Newest visit first: keyset on (visited_at, id), both descending, so one row comparison walks
+# the (visited_at, id) order; the cursor carries visited_at as ISO 8601 text.
+VISITS = kit.Listing(
+    VISIT_COLUMNS,
+    "FROM visits v",
+    ("visit", "v"),
+    kit.Keyset(
+        (kit.Key("v.visited_at", "visited_at", datetime), kit.Key("v.id", "id")), descending=True
+    ),
+)
+
+
+class VisitQuery(kit.PageQuery):
+    household_id: int | None
+    member_id: int | None
+    mine: bool
+    review_status: str | None
+    flag: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+def visits_page(session: Session, scope: Scope, **query: Unpack[VisitQuery]) -> PageResult:
+    return VISITS.page(
+        session,
+        scope,
+        query,
+        kit.equal("v.household_id", "household_id", query["household_id"]),
+        kit.equal("v.member_id", "member_id", query["member_id"]),
+        kit.when(query["mine"], "v.user_id = :me", me=scope.user_id),
+        kit.equal("v.review_status", "review_status", query["review_status"]),
+        kit.has_label("v.flags", "flag", query["flag"]),
+        kit.compare("v.visited_at", ">=", "since", query["since"]),
+        kit.compare("v.visited_at", "<", "until", query["until"]),
+    )

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from gridgov.audit.models import AuditEntry
 from gridgov.auth.scope import system_scope
+from gridgov.contacts import planner, solver
 from gridgov.contacts import service as contacts_service
-from gridgov.contacts import solver
 from gridgov.contacts.models import Contact
 from gridgov.contacts.schemas import ContactCreate
 from gridgov.errors import Conflict
@@ -117,8 +117,8 @@ def test_plan_is_the_exact_optimum(session, village, preferences):
     """The plan against SciPy's dense assignment on the same arrays (float metres)."""
     scope = system_scope(session, COUNTY)
     flags = {"same_grid": preferences, "same_hamlet": preferences, "balance": preferences}
-    result = contacts_service.auto_assign(session, scope, unit_code=VILLAGE_A, **flags)
-    unit = contacts_service.read_unit(session, scope, unit_code=VILLAGE_A, **flags)
+    result = planner.auto_assign(session, scope, unit_code=VILLAGE_A, **flags)
+    unit = planner.read_unit(session, scope, unit_code=VILLAGE_A, **flags)
     (p,) = unit.problems
     best, best_member = solver.reference_optimum(p, unit.model)
     assert (best_member >= 0).sum() == len(result.pair_household)
@@ -153,7 +153,7 @@ def test_apply_writes_everything_and_keeps_it(client, village_a, session, villag
 def test_apply_is_atomic(session, village):
     """A plan gone stale (someone assigned one of its households meanwhile) writes nothing."""
     scope = system_scope(session, COUNTY)
-    stale = contacts_service.auto_assign(session, scope, unit_code=VILLAGE_A)
+    stale = planner.auto_assign(session, scope, unit_code=VILLAGE_A)
     household = int(stale.pair_household[40])
     member = int(stale.pair_member[0])
     contacts_service.assign_contact(
@@ -161,7 +161,7 @@ def test_apply_is_atomic(session, village):
     )
     before = contacts_count(session)
     with pytest.raises(Conflict) as caught:
-        contacts_service.apply_plan(session, scope, stale, county_code=COUNTY)
+        planner.apply_plan(session, scope, stale, county_code=COUNTY)
     assert caught.value.code == "plan_stale"
     assert contacts_count(session) == before
     assert not stale.applied

@@ -72,10 +72,16 @@ def test_scope_filters_and_errors(client, as_user):
     assert len(boxed.content.decode().splitlines()) == 4
     empty = client.get("/api/v1/exports/households.geojson?grid_code=x", headers=as_user("county"))
     assert json.loads(empty.content)["features"] == []
-    for url in ("/api/v1/exports/households.csv?head_name=1", "/api/v1/exports/grids.csv?bbox=1"):
-        response = client.get(url, headers=as_user("county"))
-        assert response.status_code == 400, response.text
-        assert response.headers["content-type"].startswith("application/problem+json")
+    response = client.get("/api/v1/exports/households.csv?head_name=1", headers=as_user("county"))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    # A bad bbox is the API's one answer (422 naming bbox), as on /api/v1/households; only the
+    # OGC API answers it 400, as its standard requires (issue 13).
+    response = client.get("/api/v1/exports/grids.csv?bbox=1", headers=as_user("county"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"][0]["loc"] == ["query", "bbox"]
+    assert response.json()["code"] == "invalid_bbox"
 
 
 def test_exports_are_audited(client, as_user, session):

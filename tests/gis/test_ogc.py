@@ -166,6 +166,34 @@ def test_unknown_and_bad_parameters_are_400(client, as_user):
     assert client.get("/ogc/collections/nope/items", headers=h).status_code == 422
 
 
+def test_one_bbox_parser_for_the_api_and_the_ogc_api(client, as_user):
+    """One parser, one wording: the API answers 422, the OGC API 400 (its standard's
+    /req/core/query-param-invalid); both name bbox with the same code and message."""
+    h = as_user("county")
+    for bbox in ("1,2,3", "2,0,1,1", "NaN,1,2,3"):
+        api = client.get(f"/api/v1/households?bbox={bbox}", headers=h)
+        ogc = client.get(f"/ogc/collections/households/items?bbox={bbox}", headers=h)
+        assert (api.status_code, ogc.status_code) == (422, 400), (bbox, api.text, ogc.text)
+        assert api.json()["errors"] == ogc.json()["errors"]
+        assert api.json()["errors"][0]["loc"] == ["query", "bbox"]
+        assert api.json()["code"] == ogc.json()["code"] == "invalid_bbox"
+    # A box larger than the world (map clients send their view) is clipped, on both.
+    world_box = "-200,-100,200,100"
+    every = all_features(client, h, f"/ogc/collections/households/items?bbox={world_box}")
+    assert len(every) == 10
+    listed = client.get(f"/api/v1/households?bbox={world_box}&limit=100", headers=h)
+    assert len(listed.json()["items"]) == 10
+    # Heights (six numbers) are allowed by OGC API Features, and so by the API too.
+    assert (
+        len(
+            all_features(
+                client, h, "/ogc/collections/households/items?bbox=111.0,26.0,0,111.05,26.1,9"
+            )
+        )
+        == 4
+    )
+
+
 def test_html_views(client, as_user, world: World):
     h = as_user("county")
     response = client.get("/ogc", headers={**h, "Accept": "text/html"})

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from gridgov.auth.models import User
 from gridgov.auth.scope import scope_for
 from gridgov.errors import Conflict
-from gridgov.issues import jobs
 from gridgov.issues import service as issues_service
 from gridgov.issues.models import Issue, IssueEvent
 from gridgov.issues.schemas import IssueCreate, TransitionCreate
+from gridgov.notifications import jobs
 from tests.fixtures.world import World
 from tests.issues.conftest import body, cst
 

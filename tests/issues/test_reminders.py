@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from gridgov.auth.models import User
 from gridgov.auth.scope import scope_for
-from gridgov.issues import jobs
 from gridgov.issues import service as issues_service
 from gridgov.issues.models import IssueCategory
 from gridgov.issues.schemas import IssueCreate
+from gridgov.notifications import jobs
 from gridgov.notifications import service as notifications
 from gridgov.notifications.models import Notification
 from tests.fixtures.world import COUNTY, GRID_A1, World
