@@ -22,6 +22,7 @@ from gridgov.config import get_settings
 from gridgov.logging import configure_logging, new_request_id, request_id_var
 from gridgov.middleware import CorsMiddleware, RequestGuardMiddleware, SecurityHeadersMiddleware
 from gridgov.openapi_links import with_links
+from gridgov.openapi_problems import with_problems
 from gridgov.ops.metrics import IN_FLIGHT, LATENCY, REQUESTS
 from gridgov.routing import include_flat
 
@@ -344,60 +345,6 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-# Every error is RFC 9457 problem+json (DESIGN §4): one response object in the OpenAPI document,
-# referred to by every operation for its 4xx answers, so clients (and schemathesis) know them.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "required": ["type", "title", "status", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "code": {"type": "string", "description": "英文错误代码"},
-        "detail": {"type": "string", "description": "中文说明"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["loc", "msg", "code"],
-                "properties": {
-                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
-                    "msg": {"type": "string"},
-                    "code": {"type": "string"},
-                    "index": {"type": "integer"},
-                    "id": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-
-
-def with_problems(document: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document with the problem+json answers: 422 (FastAPI documents its own
-    JSON shape, never sent) and the other 4xx codes as ``4XX``."""
-    components = document.setdefault("components", {})
-    components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    components.setdefault("responses", {})["Problem"] = {
-        "description": "错误（RFC 9457 application/problem+json）",
-        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-    ref = {"$ref": "#/components/responses/Problem"}
-    for item in document.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            if "422" in responses:
-                responses["422"] = ref
-            responses.setdefault("4XX", ref)
-    schemas = components["schemas"]
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    return document
-
-
 def operation_id(route: APIRoute) -> str:
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name}"
@@ -499,7 +446,7 @@ def create_app() -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_links(with_problems(default_openapi()))
+            app.openapi_schema = with_links(with_problems(default_openapi(), route_table(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import privacy
+from gridgov import privacy, wire
 from gridgov.errors import FieldError, PayloadInvalid
 from gridgov.geo import CoordSys, convert
 from gridgov.geojson import to_geojson
@@ -257,9 +257,15 @@ def by_id(alias: str) -> Keyset:
 _text = lru_cache(maxsize=1024)(text)
 
 
-def select_sql(columns: str, from_: str, *, geometry: str | None = None) -> str:
-    """``SELECT columns [, geometry as GeoJSON text] FROM …``."""
-    geojson = f", ST_AsGeoJSON({geometry}, 7) AS geometry" if geometry else ""
+def select_sql(
+    columns: str, from_: str, *, geometry: str | None = None, geometry_key: bool = False
+) -> str:
+    """``SELECT columns [, geometry as GeoJSON text] FROM …``; ``geometry_key``: a null
+    geometry column when the geometry is not asked for (every item has its schema's keys)."""
+    if geometry:
+        geojson = f", ST_AsGeoJSON({geometry}, 7) AS geometry"
+    else:
+        geojson = ", NULL AS geometry" if geometry_key else ""
     return f"SELECT {columns}{geojson} {from_}"
 
 
@@ -354,7 +360,9 @@ class Listing:
         if self.geometry is not None:
             clauses.append(bbox_clause(self.geometry, asked["bbox"], asked["coord_sys"]))
             geometry = self.geometry if asked["with_geometry"] else None
-        select = select_sql(self.columns, self.from_, geometry=geometry)
+        select = select_sql(
+            self.columns, self.from_, geometry=geometry, geometry_key=self.geometry is not None
+        )
         where = and_(*clauses, *filters)
         page = fetch_page(
             session, select, where, self.keyset, cursor=query["cursor"], limit=query["limit"]
@@ -421,4 +429,4 @@ def render_page(
         items.append(item)
     body: dict[str, Any] = {"items": items}
     body["next"] = next_url(result.next_cursor) if result.next_cursor else None
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    return wire.dumps(body)

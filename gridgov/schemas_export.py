@@ -28,7 +28,9 @@ Do not edit by hand: these files are generated from the code by `make schemas`
   sends, `*Read` and `TokenResponse` what it receives.
 
 Errors are RFC 9457 `application/problem+json` objects (`type`, `title`, `status`, `code`,
-`detail`, and for validation `errors[]` with `loc`, `msg`, `code`); see DESIGN §4.
+`detail`, and for validation `errors[]` with `loc`, `msg`, `code`, `index`, `id`, `detail_en`):
+`components/schemas/Problem`, declared on every operation for each status it can answer
+(`components/responses/*`); see DESIGN §4. Times are RFC 3339 in UTC with `Z`.
 """
 
 

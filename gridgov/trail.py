@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from gridgov import events
+from gridgov import events, wire
 from gridgov.events import Event
 from gridgov.scoping import Scope
 
@@ -66,7 +66,9 @@ def snapshot(obj: Any) -> dict[str, Any]:
 def _jsonable(value: Any, *, geometry: bool = False) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return wire.time_text(value)  # as every time on the wire (RFC 3339 UTC Z)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)

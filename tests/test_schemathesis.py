@@ -14,8 +14,10 @@ read with the values its answer gave).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,12 +46,39 @@ schemathesis.experimental.OPEN_API_3_1.enable()
 # Every check schemathesis has for one response (``--checks all`` but negative_data_rejection,
 # which would hold FastAPI to refusing what its own coercion accepts, e.g. "1" for 1, and
 # ignored_auth, which the role × route test covers for every route).
+# A time anywhere in a JSON answer: RFC 3339 in UTC with Z (gridgov.wire), whichever code path
+# (pydantic, orjson, PostgreSQL's JSON) wrote it.
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+
+
+def _times(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        if DATETIME.match(value):
+            yield where, value
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _times(v, f"{where}/{i}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _times(v, f"{where}/{k}")
+
+
+def times_are_utc_z(response: Any, case: Any) -> None:
+    media = response.headers.get("content-type", "").split(";")[0]
+    if not (media == "application/json" or media.endswith("+json")) or not response.content:
+        return
+    bad = [(w, t) for w, t in _times(response.json()) if not UTC_Z.match(t)]
+    assert not bad, f"times not RFC 3339 UTC Z: {bad[:5]}"
+
+
 CHECKS = (
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    times_are_utc_z,
 )
 
 # Deterministic: the same examples on every run, so a failure here is a bug, never a flake.

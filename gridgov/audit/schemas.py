@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from gridgov.wire import UtcDatetime
 
 
 class AuditRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: UtcDatetime
     user_id: int | None
     username: str | None
     role: str | None

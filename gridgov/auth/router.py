@@ -11,12 +11,20 @@ from gridgov.auth import service as auth_service
 from gridgov.auth.permissions import Perm
 from gridgov.auth.schemas import MeRead, RefreshRequest, TokenResponse, UserCreate, UserRead
 from gridgov.deps import Allowed, ReadScope, SessionDep
+from gridgov.openapi_problems import problems
 
 router = APIRouter(tags=["auth"])
 users_router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.post("/auth/token", response_model=TokenResponse, summary="登录（OAuth2 密码模式）")
+# Public routes: their 401 (a wrong password, a spent refresh token) and the login limit's
+# 429 are not derived from a credential dependency, so they are declared here.
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    summary="登录（OAuth2 密码模式）",
+    responses=problems(401, 429),
+)
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, request: Request
 ) -> TokenResponse:
@@ -27,7 +35,12 @@ def login(
     return TokenResponse(**pair.__dict__)
 
 
-@router.post("/auth/refresh", response_model=TokenResponse, summary="刷新令牌（轮换）")
+@router.post(
+    "/auth/refresh",
+    response_model=TokenResponse,
+    summary="刷新令牌（轮换）",
+    responses=problems(401),
+)
 def refresh(body: RefreshRequest, session: SessionDep) -> TokenResponse:
     pair = auth_service.refresh(session, token=body.refresh_token)
     return TokenResponse(**pair.__dict__)

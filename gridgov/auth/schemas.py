@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gridgov.auth.permissions import Role
 from gridgov.inputs import EntityId, InputModel
+from gridgov.wire import UtcDatetime
 
 
 class TokenResponse(BaseModel):
@@ -53,8 +52,8 @@ class UserRead(BaseModel):
     unit_id: int | None
     grid_id: int | None
     is_active: bool
-    created_at: datetime
-    last_login_at: datetime | None
+    created_at: UtcDatetime
+    last_login_at: UtcDatetime | None
 
 
 class ApiKeyCreate(InputModel):
@@ -80,10 +79,10 @@ class ApiKeyRead(BaseModel):
     username: str
     role: Role
     county_code: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None = Field(description="最近使用时间（每分钟至多更新一次）")
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None = Field(description="最近使用时间（每分钟至多更新一次）")
     active: bool = Field(description="未吊销且未过期")
 
 

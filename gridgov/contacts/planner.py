@@ -15,12 +15,12 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridgov import wire
 from gridgov.audit import service as audit
 from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits
@@ -515,4 +515,4 @@ def auto_assign_json(session: Session, scope: Scope, data: AutoAssign) -> bytes:
         same_hamlet=data.preferences.same_hamlet,
         balance=data.preferences.balance,
     )
-    return orjson.dumps(plan_body(plan, include_pairs=data.include_pairs))
+    return wire.dumps(plan_body(plan, include_pairs=data.include_pairs))

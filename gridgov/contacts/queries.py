@@ -18,19 +18,14 @@ from sqlalchemy.orm import Session
 from gridgov import listing as kit
 from gridgov.auth.scope import Scope
 from gridgov.config import ContactLimits
+from gridgov.contacts.schemas import ContactRead
 from gridgov.db import raw_connection
 from gridgov.listing import PageResult
+from gridgov.wire import select_list
 
 # -- contact rows (lists, history, single reads) ----------------------------------------------
 
-CONTACT_COLUMNS = """
-    c.id, c.county_code, v.code AS village_code, c.household_id, h.head_name AS household_head,
-    g.code AS grid_code, c.member_id, m.name AS member_name, c.role, c.valid_from, c.valid_to,
-    (c.valid_to IS NULL) AS active, c.source, c.ended_reason, c.ended_note,
-    round(ST_Distance(m.geom::geography, h.geom::geography, false)::numeric, 1)::float
-        AS distance_m,
-    c.created_at
-"""
+CONTACT_COLUMNS = select_list(ContactRead)
 CONTACT_FROM = """
     FROM contacts c JOIN households h ON h.id = c.household_id
     JOIN party_members m ON m.id = c.member_id

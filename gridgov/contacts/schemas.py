@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from gridgov.inputs import EntityId, InputModel
+from gridgov.wire import Sql, UtcDatetime
 
 ContactRole = Literal["primary", "secondary"]
 UNIT_CODE = r"^[0-9]{6}([0-9]{3}){0,2}$"
@@ -41,23 +42,35 @@ class ContactEnd(InputModel):
 
 
 class ContactRead(BaseModel):
-    id: int
-    county_code: str
-    village_code: str
-    household_id: int
-    household_head: str | None
-    grid_code: str | None
-    member_id: int
-    member_name: str | None
-    role: ContactRole
-    valid_from: date
-    valid_to: date | None = Field(description="不再负责的第一天（不含）；空表示仍在负责")
-    active: bool
-    source: Literal["manual", "auto"]
-    ended_reason: str | None
-    ended_note: str | None
-    distance_m: float | None = Field(description="党员住址到户的直线距离（米）")
-    created_at: datetime
+    """A 联系户 assignment. Each field's SQL (over ``contacts c`` and the joins of
+    ``queries.CONTACT_FROM``) sits next to its type: one declaration for the document and
+    the SQL of every contact read (``gridgov.wire``)."""
+
+    id: Annotated[int, Sql("c.id")]
+    county_code: Annotated[str, Sql("c.county_code")]
+    village_code: Annotated[str, Sql("v.code")]
+    household_id: Annotated[int, Sql("c.household_id")]
+    household_head: Annotated[str | None, Sql("h.head_name")]
+    grid_code: Annotated[str | None, Sql("g.code")]
+    member_id: Annotated[int, Sql("c.member_id")]
+    member_name: Annotated[str | None, Sql("m.name")]
+    role: Annotated[ContactRole, Sql("c.role")]
+    valid_from: Annotated[date, Sql("c.valid_from")]
+    valid_to: Annotated[
+        date | None,
+        Sql("c.valid_to"),
+        Field(description="不再负责的第一天（不含）；空表示仍在负责"),
+    ]
+    active: Annotated[bool, Sql("(c.valid_to IS NULL)")]
+    source: Annotated[Literal["manual", "auto"], Sql("c.source")]
+    ended_reason: Annotated[str | None, Sql("c.ended_reason")]
+    ended_note: Annotated[str | None, Sql("c.ended_note")]
+    distance_m: Annotated[
+        float | None,
+        Sql("round(ST_Distance(m.geom::geography, h.geom::geography, false)::numeric, 1)::float"),
+        Field(description="党员住址到户的直线距离（米）"),
+    ]
+    created_at: Annotated[UtcDatetime, Sql("c.created_at")]
 
 
 class ContactPage(BaseModel):

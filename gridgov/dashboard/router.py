@@ -9,10 +9,10 @@ from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
 
+from gridgov import wire
 from gridgov.dashboard import ledger
 from gridgov.dashboard import service as dashboard_service
 from gridgov.dashboard.schemas import (
@@ -62,7 +62,7 @@ async def _read(session: Session, work: Callable[[], dict[str, Any]]) -> Respons
     response_model, which tests/dashboard check body by body) as JSON bytes, built and the
     transaction ended in one worker-thread trip. No second pass through pydantic: a county's
     breakdown would be validated and serialised twice for nothing."""
-    body = await read_in_thread(session, lambda: orjson.dumps(work()))
+    body = await read_in_thread(session, lambda: wire.dumps(work()))
     return json_bytes(body)
 
 

@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgov import db, privacy
+from gridgov import db, privacy, wire
 from gridgov.auth.cache import ScopeCache
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
@@ -281,7 +281,7 @@ def _figures_sql(node: Node, p: Period, *, children: bool) -> tuple[str, dict[st
     void = ", ".join(f"'{s}'" for s in VOID_STATES)
     sql = f"""
     WITH st AS (
-        SELECT {rows.group("s")} AS k_st, {status}, min(s.refreshed_at) AS as_of
+        SELECT {rows.group("s")} AS k_st, {status}, {wire.sql_time("min(s.refreshed_at)")} AS as_of
         FROM {rows.table("status")} s WHERE {rows.filter("s")} GROUP BY 1
     ), vi AS (
         SELECT {rows.group("v")} AS k_vi, {visits} FROM {rows.table("visit_periods")} v
@@ -811,7 +811,7 @@ def household_file(
         name = r["member_name"] if shown else privacy.mask_name(r["member_name"])
         events.append(
             {
-                "at": r["visited_at"].isoformat(),
+                "at": wire.time_text(r["visited_at"]),
                 "kind": "visit",
                 "title": f"{name or '网格员'}走访（{METHOD_LABEL.get(r['method'], r['method'])}）",
                 "ref": {"visit_id": r["id"]},
@@ -831,7 +831,7 @@ def household_file(
     ).mappings():
         events.append(
             {
-                "at": r["at"].isoformat(),
+                "at": wire.time_text(r["at"]),
                 "kind": "issue",
                 "title": f"事件 #{r['id']}（{r['category']}）：{r['action']} → {r['to_state']}",
                 "ref": {"issue_id": r["id"]},
@@ -842,7 +842,7 @@ def household_file(
         )
     events.sort(key=lambda e: e["at"], reverse=True)
     data = dict(head)
-    data["removed_at"] = data["removed_at"].isoformat() if data["removed_at"] else None
+    data["removed_at"] = wire.time_text(data["removed_at"])
     privacy.mask("household", data, shown=shown)
     if shown:
         privacy.record_read(session, scope, "household_file", household.id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridgov.gis import qa
+from gridgov.wire import sql_time
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ BOUND = "bound"
 
 CODE = Prop("code", "t.code", "string", "代码", "t.code = :v")
 NAME = Prop("name", "t.name", "string", "名称", "t.name = :v")
-UPDATED = Prop("updated_at", "t.updated_at", "string", "最后修改时间", tile=False)
+# As every time on the wire (gridgov.wire): RFC 3339 UTC with Z, in features and exports alike.
+UPDATED = Prop("updated_at", sql_time("t.updated_at"), "string", "最后修改时间", tile=False)
 
 
 def _unit_layer(layer_id: str, level: str, title: str) -> Layer:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import wire
 from gridgov.auth.scope import Scope
 from gridgov.errors import FieldError, NotFound, PayloadInvalid
 from gridgov.gis.geometry_sql import rounded_geometry_sql
@@ -361,7 +361,7 @@ def run_check(
         parameters["min_area"] = threshold
     elif check.threshold == "distance":
         parameters["max_distance"] = threshold
-    return orjson.dumps(
+    return wire.dumps(
         {
             "type": "FeatureCollection",
             "check": check.id,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, Security
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.datastructures import URL
 
+from gridgov import wire
 from gridgov.deps import API_KEY_QUERY, ReadScope, SessionDep, api_key_query, query_api_key
 from gridgov.gis import exports as exports_service
 from gridgov.gis import files as files_service
@@ -18,10 +19,15 @@ from gridgov.gis import qa as qa_service
 from gridgov.gis import service as gis_service
 from gridgov.gis import tiles as tiles_service
 from gridgov.gis.layers import COLLECTION_IDS, LAYER_IDS
+from gridgov.openapi_problems import problems
 
 # Map clients may carry an API key in the URL (read by gridgov.deps.get_current_user).
 KEY_IN_URL = [Security(api_key_query)]
-router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=KEY_IN_URL)
+# OGC API answers a bad query parameter with 400 (gis.service.bad_parameter), as do the exports
+# and QA reads built on it: declared once per router.
+BAD_PARAMETER = problems(400)
+
+router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=KEY_IN_URL, responses=BAD_PARAMETER)
 
 CollectionId = Annotated[Literal[COLLECTION_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 FeatureId = Annotated[str, Path(max_length=30, description="要素编号")]
@@ -70,7 +76,7 @@ def document(request: Request, f: str | None, title: str, doc: dict[str, Any]) -
     _keep_key(request, doc)
     if wants_html(request, f):
         return HTMLResponse(html.document(title, doc))
-    return Response(orjson.dumps(doc), media_type="application/json")
+    return Response(wire.dumps(doc), media_type="application/json")
 
 
 # JSON documents that a browser (or f=html) gets as an HTML page.
@@ -187,7 +193,9 @@ def get_item(
 
 # -- vector tiles ------------------------------------------------------------------------------
 
-tiles_router = APIRouter(prefix="/tiles", tags=["tiles"], dependencies=KEY_IN_URL)
+tiles_router = APIRouter(
+    prefix="/tiles", tags=["tiles"], dependencies=KEY_IN_URL, responses=BAD_PARAMETER
+)
 LayerId = Annotated[Literal[LAYER_IDS], Path(description="图层编号")]  # type: ignore[valid-type]
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -200,7 +208,7 @@ def get_tilejson(
     key = query_api_key(request)
     if key is not None:  # tile URLs must carry the key the TileJSON was fetched with
         doc["tiles"] = [f"{t}?{urlencode({API_KEY_QUERY: key})}" for t in doc["tiles"]]
-    return Response(orjson.dumps(doc), media_type="application/json")
+    return Response(wire.dumps(doc), media_type="application/json")
 
 
 @tiles_router.get(
@@ -236,7 +244,7 @@ async def get_tile(
 
 # -- exports -----------------------------------------------------------------------------------
 
-exports_router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
+exports_router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=BAD_PARAMETER)
 
 
 ExportBBox = Annotated[
@@ -325,7 +333,7 @@ for _fmt in exports_service.MEDIA_TYPES:
 
 # -- spatial QA --------------------------------------------------------------------------------
 
-qa_router = APIRouter(prefix="/api/v1/qa", tags=["qa"])
+qa_router = APIRouter(prefix="/api/v1/qa", tags=["qa"], responses=BAD_PARAMETER)
 CheckId = Annotated[Literal[qa_service.CHECK_IDS], Path(description="质检项")]  # type: ignore[valid-type]
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridgov import wire
 from gridgov.auth.scope import Scope
 from gridgov.db import get_stream_pool, to_psycopg
 from gridgov.errors import DomainError, FieldError, NotFound, PayloadInvalid
@@ -382,7 +382,7 @@ def _geojson_page(
         "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "links": _page_links(links, state, GEOJSON),
     }
-    yield b"]," + orjson.dumps(tail)[1:]
+    yield b"]," + wire.dumps(tail)[1:]
 
 
 def _html_page(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from gridgov.geojson import AreaGeometry
 from gridgov.hierarchy.models import AdminUnit, Grid, PartyOrg
 from gridgov.inputs import EntityId, InputModel, PatchModel
+from gridgov.wire import UtcDatetime
 
 UnitLevel = Literal["county", "township", "village"]
 OrgKind = Literal["committee", "general_branch", "branch"]
@@ -49,7 +50,7 @@ class UnitRead(BaseModel):
     successor_code: str | None = Field(None, description="撤并后的承继单位代码")
     area_km2: float | None = None
     geometry: dict[str, Any] | None = None
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class PartyOrgCreate(InputModel):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -11,6 +10,7 @@ from gridgov.households.models import Household
 from gridgov.households.validation import parse_tags
 from gridgov.inputs import InputModel, PatchModel
 from gridgov.privacy import IdNumberIn, PhoneIn
+from gridgov.wire import UtcDatetime
 
 
 def _invalid(code: str, message: str) -> PydanticCustomError:
@@ -83,7 +83,7 @@ class HouseholdRead(BaseModel):
         description="outside_grid：位置不在本村任何网格内；"
         "village_without_boundary：所属村尚无边界（按台账登记）"
     )
-    removed_at: datetime | None
+    removed_at: UtcDatetime | None
     version: int
-    updated_at: datetime
+    updated_at: UtcDatetime
     location: dict[str, Any] | None = None

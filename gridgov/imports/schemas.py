@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gridgov.wire import UtcDatetime
 
 ImportKind = Literal["boundaries", "households", "units"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "validated"]
@@ -84,6 +85,6 @@ class ImportJobRead(BaseModel):
     total: int
     processed: int
     stage: str | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
     report: ImportReport | None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from gridgov.geojson import PointGeometry
 from gridgov.inputs import EntityId, InputModel
 from gridgov.issues.workflow import Action
+from gridgov.wire import UtcDatetime
 
 
 class IssueCreate(InputModel):
@@ -34,7 +34,7 @@ class TransitionCreate(InputModel):
 
 
 class IssueEventRead(BaseModel):
-    at: datetime
+    at: UtcDatetime
     user_id: int | None
     action: str
     from_state: str | None
@@ -68,17 +68,17 @@ class IssueRead(BaseModel):
     level: int
     handler_id: int | None
     sla_hours: int
-    due_at: datetime
-    escalate_at: datetime
-    resolved_at: datetime | None
-    closed_at: datetime | None
+    due_at: UtcDatetime
+    escalate_at: UtcDatetime
+    resolved_at: UtcDatetime | None
+    closed_at: UtcDatetime | None
     on_time: bool | None
     extended: bool
     rework_count: int
     rating: int | None
     close_reason: str | None
     version: int
-    created_at: datetime
+    created_at: UtcDatetime
     allowed_actions: list[str] = Field(description="当前用户可执行的动作")
     timeline: list[IssueEventRead] = Field(default_factory=list)
 
@@ -99,8 +99,8 @@ class CategoryRead(BaseModel):
 
 class IssueKpis(BaseModel):
     unit_code: str | None
-    period_from: datetime | None
-    period_to: datetime | None
+    period_from: UtcDatetime | None
+    period_to: UtcDatetime | None
     total: int = Field(description="期内上报且未被驳回、合并、撤销的事件数")
     closed: int
     closed_on_time: int

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -9,6 +8,7 @@ from gridgov.geojson import PointGeometry
 from gridgov.inputs import EntityId, InputModel, PatchModel
 from gridgov.members.models import PartyMember
 from gridgov.privacy import IdNumberIn, PhoneIn
+from gridgov.wire import UtcDatetime
 
 MemberStatus = Literal["full", "probationary"]
 
@@ -73,7 +73,7 @@ class MemberRead(BaseModel):
     is_hub: bool
     capacity: int | None
     joined_year: int | None
-    left_at: datetime | None
+    left_at: UtcDatetime | None
     left_reason: str | None
     version: int
     location: dict[str, Any] | None = None

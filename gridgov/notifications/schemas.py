@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from gridgov.wire import UtcDatetime
 
 
 class NotificationRead(BaseModel):
@@ -16,8 +16,8 @@ class NotificationRead(BaseModel):
     entity_id: int
     title: str
     body: str | None
-    created_at: datetime
-    read_at: datetime | None = Field(description="已读时间；未读为空")
+    created_at: UtcDatetime
+    read_at: UtcDatetime | None = Field(description="已读时间；未读为空")
 
 
 class NotificationPage(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from gridgov.visits.schemas import DueHousehold, VisitRead
+from gridgov.wire import UtcDatetime
 
 
 class SyncGrid(BaseModel):
@@ -72,4 +73,4 @@ class SyncPage(BaseModel):
     next: str | None = Field(None, description="下次拉取带上的游标")
     has_more: bool = False
     due: list[DueHousehold] | None = Field(None, description="本人应走访户（最后一页附带）")
-    server_time: datetime
+    server_time: UtcDatetime

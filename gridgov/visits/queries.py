@@ -10,17 +10,11 @@ from sqlalchemy.orm import Session
 from gridgov import listing as kit
 from gridgov.auth.scope import Scope
 from gridgov.listing import PageResult
+from gridgov.visits.schemas import VisitRead
+from gridgov.wire import json_object, select_list
 
-VISIT_COLUMNS = """
-    v.id, v.client_uuid, v.household_id, v.member_id, v.user_id, v.county_code, v.village_id,
-    v.grid_id, v.visited_at, v.received_at, ST_AsGeoJSON(v.geom, 7) AS geometry, v.accuracy_m,
-    v.method, v.notes, v.needs, v.attachment_ids,
-    ARRAY(
-        SELECT x FROM unnest(v.attachment_ids) AS x
-        WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = x)
-    ) AS missing_attachments,
-    v.flags, v.review_status, v.reviewed_at, v.review_reason
-"""
+# A visit as a row whose keys are VisitRead's (its location as ``geometry``).
+VISIT_COLUMNS = select_list(VisitRead)
 
 # The batch's new visits, of live households in the caller's scope ({scope}: the scope filter
 # on ``h``); county, village and grid come from the household. A UUID already stored (a retry)
@@ -47,22 +41,7 @@ RETURNING client_uuid::text, id
 """
 
 # One visit as ``VisitRead`` JSON, built where the row is (text, spliced into the response).
-VISIT_JSON = """
-json_build_object(
-    'id', v.id, 'client_uuid', v.client_uuid, 'household_id', v.household_id,
-    'member_id', v.member_id, 'user_id', v.user_id, 'county_code', v.county_code,
-    'village_id', v.village_id, 'grid_id', v.grid_id, 'visited_at', v.visited_at,
-    'received_at', v.received_at, 'location', ST_AsGeoJSON(v.geom, 7)::json,
-    'accuracy_m', v.accuracy_m, 'method', v.method, 'notes', v.notes, 'needs', v.needs,
-    'attachment_ids', v.attachment_ids,
-    'missing_attachments', ARRAY(
-        SELECT x FROM unnest(v.attachment_ids) AS x
-        WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = x)
-    ),
-    'flags', v.flags, 'review_status', v.review_status, 'reviewed_at', v.reviewed_at,
-    'review_reason', v.review_reason
-)::text
-"""
+VISIT_JSON = f"{json_object(VisitRead)}::text"
 
 # The checks that need only the visit, its household, its neighbours in time and the contacts
 # table. Each CASE yields a flag or NULL; array_remove drops the NULLs. Speeds and distances

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from gridgov.auth.permissions import Perm
 from gridgov.config import get_settings
@@ -17,9 +17,9 @@ from gridgov.inputs import NO_NUL, EntityId, IdPath
 from gridgov.listing import render_page
 from gridgov.visits import service as visits_service
 from gridgov.visits.schemas import (
-    MAX_BATCH,
     AttachmentRead,
     DueHousehold,
+    VisitBatch,
     VisitBatchResult,
     VisitRead,
     VisitReview,
@@ -29,18 +29,6 @@ from gridgov.visits.storage import get_blob_store
 router = APIRouter(tags=["visits"])
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-class VisitBatchUpload(BaseModel):
-    """Items are checked one by one in the service (schema ``VisitIn``), so that one malformed
-    visit is rejected alone instead of failing the whole batch."""
-
-    model_config = ConfigDict(extra="forbid")
-    visits: list[Any] = Field(
-        min_length=1,
-        max_length=MAX_BATCH,
-        description=f"至多 {MAX_BATCH} 条走访，每条见 JSON Schema VisitIn",
-    )
 
 
 class VisitPage(BaseModel):
@@ -54,7 +42,7 @@ class VisitPage(BaseModel):
     summary="批量上传走访（离线补传，可安全重试）",
 )
 def upload_visits(
-    body: VisitBatchUpload,
+    body: VisitBatch,
     session: SessionDep,
     scope: Allowed(Perm.visits_write),
     coord_sys: CoordSysDep,

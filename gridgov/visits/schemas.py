@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 from gridgov.geojson import PointGeometry
 from gridgov.inputs import EntityId, InputModel
+from gridgov.wire import Sql, UtcDatetime
 
 MAX_BATCH = 500
 
@@ -56,34 +57,70 @@ class VisitIn(InputModel):
         return value
 
 
-class VisitBatch(InputModel):
-    """``POST /api/v1/visits/batch``: up to 500 visits; each item succeeds or fails on its own."""
+def _as_sent(value: Any) -> Any:
+    return value
 
-    visits: list[VisitIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+# An upload's item: documented as ``VisitIn`` (a ``$ref`` in the document), passed on as sent.
+UncheckedVisit = Annotated[Any, PlainValidator(_as_sent, json_schema_input_type=VisitIn)]
+
+
+class VisitBatch(BaseModel):
+    """``POST /api/v1/visits/batch``: up to 500 visits; each item succeeds or fails on its own.
+
+    The items are documented as ``VisitIn`` but not validated here: the service checks them one
+    by one, so one malformed visit is rejected alone (its outcome names why) instead of failing
+    the whole batch with a 422. A plain model for the same reason (``InputModel`` would refuse
+    the whole body for a NUL in one item)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visits: list[UncheckedVisit] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"至多 {MAX_BATCH} 条走访"
+    )
+
+
+# The missing photos of a visit: referred to, not (yet) uploaded.
+_MISSING_SQL = """ARRAY(
+        SELECT x FROM unnest(v.attachment_ids) AS x
+        WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.id = x)
+    )"""
 
 
 class VisitRead(BaseModel):
-    id: int
-    client_uuid: UUID
-    household_id: int
-    member_id: int | None
-    user_id: int
-    county_code: str
-    village_id: int
-    grid_id: int | None
-    visited_at: datetime
-    received_at: datetime
-    location: dict[str, Any] | None
-    accuracy_m: float | None
-    method: str
-    notes: str | None
-    needs: list[str]
-    attachment_ids: list[UUID]
-    missing_attachments: list[UUID] = Field(description="已引用但尚未上传的照片")
-    flags: list[str] = Field(description="服务器核验标记；有标记的走访须经审核通过才计入")
-    review_status: Literal["clean", "pending", "accepted", "rejected"]
-    reviewed_at: datetime | None
-    review_reason: str | None
+    """A stored visit. Each field's SQL (over ``visits v``) sits next to its type: the list and
+    item reads and the batch answer's PostgreSQL-built JSON come from this one declaration
+    (``gridgov.wire``)."""
+
+    id: Annotated[int, Sql("v.id")]
+    client_uuid: Annotated[UUID, Sql("v.client_uuid")]
+    household_id: Annotated[int, Sql("v.household_id")]
+    member_id: Annotated[int | None, Sql("v.member_id")]
+    user_id: Annotated[int, Sql("v.user_id")]
+    county_code: Annotated[str, Sql("v.county_code")]
+    village_id: Annotated[int, Sql("v.village_id")]
+    grid_id: Annotated[int | None, Sql("v.grid_id")]
+    visited_at: Annotated[UtcDatetime, Sql("v.visited_at")]
+    received_at: Annotated[UtcDatetime, Sql("v.received_at")]
+    location: Annotated[dict[str, Any] | None, Sql("ST_AsGeoJSON(v.geom, 7)", geometry=True)]
+    accuracy_m: Annotated[float | None, Sql("v.accuracy_m")]
+    method: Annotated[str, Sql("v.method")]
+    notes: Annotated[str | None, Sql("v.notes")]
+    needs: Annotated[list[str], Sql("v.needs")]
+    attachment_ids: Annotated[list[UUID], Sql("v.attachment_ids")]
+    missing_attachments: Annotated[
+        list[UUID], Sql(_MISSING_SQL), Field(description="已引用但尚未上传的照片")
+    ]
+    flags: Annotated[
+        list[str],
+        Sql("v.flags"),
+        Field(description="服务器核验标记；有标记的走访须经审核通过才计入"),
+    ]
+    review_status: Annotated[
+        Literal["clean", "pending", "accepted", "rejected"], Sql("v.review_status")
+    ]
+    reviewed_at: Annotated[UtcDatetime | None, Sql("v.reviewed_at")]
+    review_reason: Annotated[str | None, Sql("v.review_reason")]
 
 
 class ItemError(BaseModel):
@@ -118,7 +155,7 @@ class AttachmentRead(BaseModel):
     sha256: str
     size: int
     media_type: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class DueHousehold(BaseModel):
@@ -127,8 +164,8 @@ class DueHousehold(BaseModel):
     address: str | None
     tags: list[str]
     interval_days: int
-    last_visited_at: datetime | None
-    due_at: datetime
+    last_visited_at: UtcDatetime | None
+    due_at: UtcDatetime
     overdue_days: int = Field(description="已超期天数（0 为今日到期）")
     distance_m: float | None = Field(None, description="与所给位置的距离（米）")
     location: dict[str, Any] | None = None

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from gridgov import events, privacy
+from gridgov import events, privacy, wire
 from gridgov.audit import service as audit
 from gridgov.auth.models import User
 from gridgov.auth.scope import Scope
@@ -261,7 +261,7 @@ def _upload_batch(
             entity_id=f"batch:{counts['created']}",
             after={"created": [o["client_uuid"] for o in outcomes if o["status"] == "created"]},
         )
-    return orjson.dumps({"items": outcomes, **counts})
+    return wire.dumps({"items": outcomes, **counts})
 
 
 def _conflict_error(index: int) -> dict[str, Any]:
