@@ -29,13 +29,12 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
-from anyio import to_thread
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridgov.auth.scope import Scope
 from gridgov.config import get_settings
-from gridgov.db import fetch
+from gridgov.db import fetch, read_in_thread
 from gridgov.errors import NotFound
 from gridgov.geo.tiles import ORIGIN_SHIFT, is_valid_tile, tile_bounds_3857
 from gridgov.gis import queries
@@ -191,8 +190,8 @@ async def serve(
     layer, where, params = _prepare(scope, layer_id, z, x, y)
     version = VERSIONS.version(layer.tables)
     if version is None:
-        return await to_thread.run_sync(
-            partial(tile, session, scope, layer_id, z, x, y, if_none_match=if_none_match)
+        return await read_in_thread(
+            session, partial(tile, session, scope, layer_id, z, x, y, if_none_match=if_none_match)
         )
     etag = _etag(layer, version, params, z, x, y)
     if _matches(if_none_match, etag):
@@ -201,7 +200,8 @@ async def serve(
     body = cache.get(etag)
     if body is not None:
         return Tile(200 if body else 204, etag, body, "hit")
-    body = await to_thread.run_sync(_render, session, layer, where, params, z, x, y)
+    # Rendered and the transaction ended in one trip to a worker thread (not two).
+    body = await read_in_thread(session, partial(_render, session, layer, where, params, z, x, y))
     cache.put(etag, body)
     return Tile(200 if body else 204, etag, body, "miss")
 
