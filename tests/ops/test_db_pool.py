@@ -28,33 +28,32 @@ def _terminate(engine, pid: int) -> None:
         killer.dispose()
 
 
-def test_idle_connection_killed_by_the_server_is_replaced(db_url, monkeypatch):
+@pytest.fixture
+def killed(db_url):
+    """A one-connection engine whose pooled connection the server has just terminated, and
+    that connection's backend pid."""
     engine = _engine()
-    try:
-        with engine.connect() as conn:
-            first = conn.scalar(text("SELECT pg_backend_pid()"))
-        _terminate(engine, first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle "long"
-        with engine.connect() as conn:
-            second = conn.scalar(text("SELECT pg_backend_pid()"))
-        assert second != first
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    _terminate(engine, pid)
+    yield engine, pid
+    engine.dispose()
 
 
-def test_connection_in_steady_use_is_not_pinged(db_url, monkeypatch):
-    engine = _engine()
-    try:
-        with engine.connect() as conn:
-            first = conn.scalar(text("SELECT pg_backend_pid()"))
-        _terminate(engine, first)
-        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
-        # Not pinged: the statement meets the dead connection once...
-        with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        assert failed.value.connection_invalidated
-        # ...and the pool has replaced it for the next one.
-        with engine.connect() as conn:
-            assert conn.scalar(text("SELECT pg_backend_pid()")) != first
-    finally:
-        engine.dispose()
+def test_idle_connection_killed_by_the_server_is_replaced(killed, monkeypatch):
+    engine, first = killed
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle "long"
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) != first
+
+
+def test_connection_in_steady_use_is_not_pinged(killed, monkeypatch):
+    engine, first = killed
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    # Not pinged: the statement meets the dead connection once...
+    with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert failed.value.connection_invalidated
+    # ...and the pool has replaced it for the next one.
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) != first
