@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import re
 import time
@@ -393,9 +392,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from gridgov.dashboard.rollups import Refresher
     from gridgov.ops.gc import freeze_startup_heap
 
-    if not gc.get_freeze_count():
-        app.openapi()
-        freeze_startup_heap()
+    freeze_startup_heap(prepare=app.openapi)
     seconds = get_settings().dashboard.refresh_seconds
     refresher = Refresher(seconds) if seconds > 0 else None
     if refresher is not None:

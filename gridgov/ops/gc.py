@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gridgov.ops.metrics import GC_PAUSES
@@ -28,10 +29,12 @@ def _time_pause(phase: str, info: dict[str, Any]) -> None:
         _observers[generation].observe(time.perf_counter() - began)
 
 
-def freeze_startup_heap() -> int:
-    """Collect once, then freeze what is left — once per process (a test run builds many
-    apps; only the first one's heap is frozen); returns how many objects are frozen."""
+def freeze_startup_heap(prepare: Callable[[], object]) -> int:
+    """``prepare()`` (what start-up should build before the freeze), collect, then freeze what
+    is left — once per process (a test run builds many apps; only the first one's heap is
+    frozen, and only it pays for ``prepare``); returns how many objects are frozen."""
     if _time_pause not in gc.callbacks:
+        prepare()
         gc.collect()
         gc.freeze()
         gc.callbacks.append(_time_pause)
